@@ -1,0 +1,139 @@
+"""The ``fotrain`` command: a thin shell of subcommands over library calls.
+
+Handlers import lazily, so commands that only need the golden model load numpy alone. User
+mistakes (bad config values, unknown presets, unreadable files) print one line
+``fotrain: error: ...`` and exit with status 2, without a traceback.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+EPILOG = """\
+examples:
+  fotrain demo                       run the default TT layer in float and fixed point
+  fotrain info mnist-ttm-256         parameters, MACs and memory per layer of a preset
+  fotrain info my.toml --json        the same for a config file, as JSON
+  fotrain bench fixed                fixed vs float TT forward, and fotrain vs fxpmath
+"""
+
+
+def _add_config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="CONFIG_OR_PRESET", nargs="?", default="default",
+                   help="a preset name (see `fotrain info --list`) or a path to a .toml config; "
+                        "default: the built-in MNIST 784->256 TT layer")
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .report import config_info, format_info
+    from .sw.config import load_config, preset_names
+
+    if args.list:
+        print("\n".join(["default", *preset_names()]))
+        return 0
+    info = config_info(load_config(args.config), batch=args.batch)
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import format_demo, run_demo
+    from .sw.config import load_config
+
+    result = run_demo(load_config(args.config), seed=args.seed, batch=args.batch)
+    print(json.dumps(result, indent=2) if args.json else format_demo(result))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    result = run_bench(args.what, batch=args.batch, repeats=args.repeats, seed=args.seed)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        from pathlib import Path
+
+        from .sw.errors import FotrainError
+        try:
+            Path(args.out).write_text(text + "\n", encoding="utf-8")
+        except OSError as e:
+            raise FotrainError(f"--out: cannot write {args.out!r} ({e.strerror})") from None
+    print(text)
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fotrain",
+        description="Forward-only (backprop-free) training of tensor-train networks: numpy golden "
+                    "model, bit-exact fixed point, Amaranth RTL and FPGA flows.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fotrain {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("info", help="parameters, MACs, memory and compression per layer",
+                       description="Print per-layer geometry, trainable entries, the dense "
+                                   "equivalent, compression ratio, MACs and memory of a config.")
+    _add_config_arg(p)
+    p.add_argument("--batch", type=_positive, default=1, help="batch size for MACs (default 1)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--list", action="store_true", help="list the built-in presets and exit")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("demo", help="run the main job on built-in data (no download)",
+                       description="Build the config's first TT layer with Kaiming-initialised "
+                                   "cores, run it on a random batch in float and in bit-exact "
+                                   "fixed point, and report size, MACs and the fixed-vs-float "
+                                   "error against its LSB-derived bound.")
+    _add_config_arg(p)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--batch", type=_positive, default=64, help="batch size (default 64)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("bench", help="benchmarks that print JSON (not timed tests)",
+                       description="fixed: fixed-point vs float TT forward of the default layer "
+                                   "(goal <= 3x) and fotrain vs fxpmath on the same fixed-point "
+                                   "multiply-accumulate (goal >= 100x; needs the `bench` extra).")
+    p.add_argument("what", choices=["fixed"], help="which benchmark")
+    p.add_argument("--batch", type=_positive, default=256, help="batch size (default 256)")
+    p.add_argument("--repeats", type=_positive, default=20, help="timed repeats (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fotrain`` console script; returns the exit status."""
+    from .sw.errors import FotrainError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FotrainError as e:
+        print(f"fotrain: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fotrain: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""TT-matrix layers: float and bit-exact fixed-point forward, TT-SVD, initialiser, costs.
+
+Convention (shared with ``fotrain.hw.tt``): core ``G_k`` has shape ``(r_{k-1}, n_k, m_k, r_k)``
+with ``r_0 = r_d = 1`` and
+
+    W[i, j] = G_1[:, j_1, i_1, :] @ G_2[:, j_2, i_2, :] @ ... @ G_d[:, j_d, i_d, :]
+
+where ``i = (i_1..i_d)`` indexes ``prod(m)`` outputs and ``j = (j_1..j_d)`` indexes ``prod(n)``
+inputs, both flattened row-major (mode 1 most significant). A layer computes ``y = x @ W.T (+ b)``
+for ``x`` of shape ``(B, prod n)``; ``W`` is never formed.
+
+Contraction order (left to right, one GEMM per core). The running tensor after core ``k`` is
+
+    t_k[a_k, j_{k+1}..j_d, b, i_1..i_k] = sum_{a_{k-1}, j_k} G_k[a_{k-1}, j_k, i_k, a_k]
+                                           * t_{k-1}[a_{k-1}, j_k..j_d, b, i_1..i_{k-1}]
+
+with ``t_0[0, j, b] = x[b, j]``: core ``k`` is the matrix product of ``G_k`` viewed as
+``(r_{k-1} n_k) x (m_k r_k)`` with the running tensor viewed as ``(r_{k-1} n_k) x rest``.
+
+Fixed point (:func:`tt_forward_fixed`, the specification ``fotrain.hw.tt`` copies bit for bit):
+
+1. ``x`` codes are in ``formats.act``, core codes in ``formats.weight``.
+2. Each core's sums of products are formed exactly in ``formats.acc``
+   (``acc.frac = act.frac + weight.frac``); the config guarantees they cannot overflow.
+3. On the last core only, the bias (``formats.act`` codes) is added into the accumulator,
+   aligned exactly by a left shift of ``weight.frac`` bits.
+4. Every accumulator value is requantized to ``formats.act`` (rounding by ``act.rounding``,
+   overflow by ``act.overflow``) after *every* core; this is the only rounding point.
+"""
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import FotrainError
+from .qformat import OverflowStats, Rounding, mac, requantize, shift_left
+
+if TYPE_CHECKING:
+    from .config import FormatConfig
+
+__all__ = [
+    "CoreCost",
+    "check_cores",
+    "tt_core_costs",
+    "tt_core_shapes",
+    "tt_fixed_error_bound",
+    "tt_forward",
+    "tt_forward_fixed",
+    "tt_from_dense",
+    "tt_init",
+    "tt_to_dense",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class CoreCost(NamedTuple):
+    """Cost of contracting one core for a batch: one ``rows x k`` by ``k x out`` GEMM."""
+
+    rows: int  #: ``B * prod(m_<k) * prod(n_>k)``
+    k: int  #: contraction length ``r_{k-1} * n_k``
+    out: int  #: ``m_k * r_k``
+    macs: int  #: ``rows * k * out``
+    out_size: int  #: entries of the running tensor after this core, ``rows * out``
+
+
+def tt_core_shapes(in_modes: Sequence[int], out_modes: Sequence[int],
+                   ranks: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    """Core shapes ``(r_{k-1}, n_k, m_k, r_k)``."""
+    return [(ranks[k], in_modes[k], out_modes[k], ranks[k + 1]) for k in range(len(in_modes))]
+
+
+def tt_core_costs(in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[int],
+                  batch: int = 1) -> list[CoreCost]:
+    """Per-core MACs and intermediate sizes of the left-to-right contraction."""
+    costs = []
+    for k, (r0, n, m, r1) in enumerate(tt_core_shapes(in_modes, out_modes, ranks)):
+        rows = batch * math.prod(out_modes[:k]) * math.prod(in_modes[k + 1:])
+        costs.append(CoreCost(rows, r0 * n, m * r1, rows * r0 * n * m * r1, rows * m * r1))
+    return costs
+
+
+def check_cores(cores: Sequence[npt.ArrayLike]) -> tuple[list[int], list[int], list[int]]:
+    """Check that cores chain (4-D, boundary ranks 1); return ``(in_modes, out_modes, ranks)``."""
+    if len(cores) == 0:
+        raise FotrainError("cores: need at least one core")
+    ranks = [1]
+    ins, outs = [], []
+    for k, g in enumerate(cores):
+        shape = np.shape(g)
+        if len(shape) != 4:
+            raise FotrainError(f"cores[{k}]: shape {shape} is not (r_prev, n, m, r_next)")
+        if shape[0] != ranks[-1]:
+            raise FotrainError(f"cores[{k}]: leading rank {shape[0]} != previous trailing rank "
+                               f"{ranks[-1]}")
+        ins.append(shape[1])
+        outs.append(shape[2])
+        ranks.append(shape[3])
+    if ranks[-1] != 1:
+        raise FotrainError(f"cores[{len(cores) - 1}]: trailing rank {ranks[-1]} != 1")
+    return ins, outs, ranks
+
+
+def _contract(cores, x, core_step):
+    """Shared left-to-right contraction; ``core_step(t2d, k)`` does one core's GEMM (+rounding)."""
+    ins, outs, ranks = check_cores(cores)
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != math.prod(ins):
+        raise FotrainError(f"x: shape {x.shape} does not match (batch, {math.prod(ins)})")
+    b = x.shape[0]
+    t = np.ascontiguousarray(x.T)  # [j_1..j_d, b] with a leading rank 1 and trailing I = 1
+    i_done = 1
+    for k in range(len(cores)):
+        rest = math.prod(ins[k + 1:])
+        out = core_step(t.reshape(ranks[k] * ins[k], rest * b * i_done), k)
+        # out: [m_k, r_k, j_{k+1}.., b, I] -> [r_k, j_{k+1}.., b, I, m_k]
+        out = out.reshape(outs[k], ranks[k + 1], rest * b * i_done)
+        t = np.ascontiguousarray(out.transpose(1, 2, 0))
+        i_done *= outs[k]
+    return t.reshape(b, i_done)
+
+
+def _core_matrix(g: npt.ArrayLike) -> np.ndarray:
+    """Core as the ``(m_k r_k) x (r_{k-1} n_k)`` left operand of the per-core GEMM."""
+    g = np.asarray(g)
+    r0, n, m, r1 = g.shape
+    return np.ascontiguousarray(g.reshape(r0 * n, m * r1).T)
+
+
+def tt_forward(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
+               bias: npt.ArrayLike | None = None) -> FloatArray:
+    """Float TT-matrix layer ``x @ W.T (+ bias)``, contracting core by core; W is never formed."""
+    mats = [_core_matrix(np.asarray(g, dtype=np.float64)) for g in cores]
+    y = _contract(cores, np.asarray(x, dtype=np.float64), lambda t, k: mats[k] @ t)
+    return y + np.asarray(bias, dtype=np.float64) if bias is not None else y
+
+
+def tt_forward_fixed(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, formats: "FormatConfig",
+                     *, bias: npt.ArrayLike | None = None,
+                     stats: OverflowStats | None = None) -> IntArray:
+    """Bit-exact integer TT layer: codes in, codes (``formats.act``) out.
+
+    See the module docstring for the four rounding/overflow rules; ``stats`` receives the
+    requantization overflow count of each core under ``"tt.core<k>"``.
+    """
+    fw, fa, fc = formats.weight, formats.act, formats.acc
+    mats = [_core_matrix(np.asarray(g, dtype=np.int64)) for g in cores]
+    last = len(cores) - 1
+
+    def step(t: IntArray, k: int) -> IntArray:
+        acc = mac(mats[k], fw, t, fa, fc, stats=stats, site=f"tt.acc{k}")
+        if k == last:  # rounded below, after the bias joins the accumulator
+            return acc
+        return requantize(acc, fc, fa, stats=stats, site=f"tt.core{k}")
+
+    acc = _contract(cores, np.asarray(x, dtype=np.int64), step)
+    if bias is not None:
+        acc = acc + shift_left(np.asarray(bias, np.int64), fc, fw.frac)
+    return requantize(acc, fc, fa, stats=stats, site=f"tt.core{last}")
+
+
+def tt_to_dense(cores: Sequence[npt.ArrayLike]) -> FloatArray:
+    """Reconstruct the dense ``W`` of shape ``(prod m, prod n)`` (for tests and small layers)."""
+    check_cores(cores)
+    g0 = np.asarray(cores[0], dtype=np.float64)
+    res = g0.reshape(g0.shape[1], g0.shape[2], g0.shape[3])  # [N_done, M_done, r]
+    for g in cores[1:]:
+        g = np.asarray(g, dtype=np.float64)
+        nd, md, _ = res.shape
+        res = np.einsum("abr,rnms->anbms", res, g).reshape(nd * g.shape[1], md * g.shape[2],
+                                                          g.shape[3])
+    return np.ascontiguousarray(res[..., 0].T)
+
+
+def tt_from_dense(w: npt.ArrayLike, in_modes: Sequence[int], out_modes: Sequence[int],
+                  max_rank: int | None = None, *, rtol: float = 0.0) -> list[FloatArray]:
+    """TT-SVD of ``w`` (shape ``(prod m, prod n)``) into cores ``(r, n_k, m_k, r')``.
+
+    Ranks are capped at ``max_rank`` (``None``: full rank, exact round trip) and singular values
+    below ``rtol * s_max`` of each unfolding are dropped.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    d = len(in_modes)
+    if len(out_modes) != d:
+        raise FotrainError(f"out_modes: {list(out_modes)} and in_modes {list(in_modes)} differ "
+                           "in length")
+    if w.shape != (math.prod(out_modes), math.prod(in_modes)):
+        raise FotrainError(f"w: shape {w.shape} != (prod(out_modes), prod(in_modes)) = "
+                           f"({math.prod(out_modes)}, {math.prod(in_modes)})")
+    if max_rank is not None and max_rank < 1:
+        raise FotrainError(f"max_rank: must be >= 1, got {max_rank}")
+    t = w.reshape(*out_modes, *in_modes)
+    t = t.transpose([p for k in range(d) for p in (d + k, k)])  # [n1, m1, n2, m2, ...]
+    cores, r = [], 1
+    c = t.reshape(1, -1)
+    for k in range(d - 1):
+        c = c.reshape(r * in_modes[k] * out_modes[k], -1)
+        u, s, vt = np.linalg.svd(c, full_matrices=False)
+        keep = len(s) if max_rank is None else min(max_rank, len(s))
+        if rtol > 0 and s.size:
+            keep = max(1, min(keep, int(np.count_nonzero(s > rtol * s[0]))))
+        cores.append(u[:, :keep].reshape(r, in_modes[k], out_modes[k], keep))
+        c = s[:keep, None] * vt[:keep]
+        r = keep
+    cores.append(c.reshape(r, in_modes[-1], out_modes[-1], 1))
+    return cores
+
+
+def tt_init(in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[int], *,
+            rng: np.random.Generator, gain: float = 2.0) -> list[FloatArray]:
+    """Gaussian cores whose reconstructed ``W`` has Kaiming variance ``gain / prod(in_modes)``.
+
+    ``W[i, j]`` is a sum over ``prod(r_1..r_{d-1})`` rank paths, each a product of ``d``
+    independent core entries of variance ``s**2``, so ``Var W = prod(r) * s**(2d)``; ``s`` is
+    chosen to make that equal ``gain / fan_in``.
+    """
+    d = len(in_modes)
+    target = gain / math.prod(in_modes)
+    paths = math.prod(ranks[1:-1])
+    std = (target / paths) ** (1.0 / (2 * d))
+    return [rng.normal(0.0, std, size=s) for s in tt_core_shapes(in_modes, out_modes, ranks)]
+
+
+def tt_fixed_error_bound(cores: Sequence[npt.ArrayLike], formats: "FormatConfig") -> float:
+    """Worst-case ``|tt_forward_fixed - tt_forward|`` on the same (dequantized) cores and inputs.
+
+    Each requantization into ``act`` adds at most ``rho`` (one LSB for TRN, half an LSB for RND
+    and RND_CONV); core ``k`` amplifies an incoming error by at most ``A_k``, the largest
+    column sum of ``|G_k|`` over ``(r_{k-1}, n_k)``. Hence ``e_k <= A_k e_{k-1} + rho`` with
+    ``e_0 = 0``. Valid when no value saturates or wraps (check ``OverflowStats.total == 0``).
+    """
+    fa = formats.act
+    rho = fa.lsb if fa.rounding is Rounding.TRN else fa.lsb / 2
+    err = 0.0
+    for g in cores:
+        a = float(np.abs(_core_matrix(np.asarray(g, dtype=np.float64))).sum(axis=1).max())
+        err = a * err + rho
+    return err

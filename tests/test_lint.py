@@ -1,0 +1,13 @@
+"""Style gate: ruff (rules in pyproject.toml) over the whole tree; ruff comes with the dev extra."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_clean():
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -4,6 +4,6 @@ Modules: :mod:`.qformat` (fixed-point type), :mod:`.config` (the one config), :m
 layers), :mod:`.dense` (dense layers), :mod:`.errors` (user-facing errors).
 """
 
-from . import config, dense, errors, qformat, tt
+from . import config, dense, errors, perturb, qformat, tt
 
-__all__ = ["config", "dense", "errors", "qformat", "tt"]
+__all__ = ["config", "dense", "errors", "perturb", "qformat", "tt"]

@@ -3,6 +3,7 @@
 import dataclasses
 
 import pytest
+
 from fotrain.sw.config import (
     Config,
     FormatConfig,

@@ -5,6 +5,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from fotrain.sw.errors import FormatError
 from fotrain.sw.qformat import (
     Overflow,
@@ -20,8 +23,6 @@ from fotrain.sw.qformat import (
     shift_right,
     sub,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # -- exact reference -----------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
 from fotrain.sw.config import Config, FormatConfig
 from fotrain.sw.dense import dense_forward, dense_forward_fixed, dense_init
 from fotrain.sw.errors import FotrainError
@@ -18,7 +20,6 @@ from fotrain.sw.tt import (
     tt_init,
     tt_to_dense,
 )
-from numpy.testing import assert_allclose, assert_array_equal
 
 
 def random_geometry(rng, d):

@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
     p.set_defaults(func=_cmd_bench)
+
+    from .hwcli import add_hw_commands  # emit / synth: imports amaranth only when they run
+
+    add_hw_commands(sub)
     return parser
 
 

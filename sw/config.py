@@ -16,12 +16,14 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import tomli_w
 
 from .errors import ConfigError, FotrainError
+from .local_config import LocalConfig
 from .qformat import QFormat
+from .section import Section
 from .tt import tt_core_costs, tt_core_shapes
 
 __all__ = [
@@ -30,6 +32,9 @@ __all__ = [
     "FormatConfig",
     "HardwareConfig",
     "LayerConfig",
+    "LocalConfig",
+    "TrainConfig",
+    "ZOConfig",
     "dump_toml",
     "load_config",
     "preset_names",
@@ -285,9 +290,118 @@ class HardwareConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+TASKS = ("mnist", "fmnist", "hjb20", "heat")
+METHODS = ("zo", "hybrid", "bp", "tpsgd", "drtp", "dfa", "sdfa", "shallow")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    """``[train]``: what to learn, with which method and numerics, and the optimiser schedule.
+
+    ``lr`` follows ``lr_schedule``: ``constant``; ``exp`` multiplies by ``lr_decay`` after every
+    epoch; ``step`` multiplies by ``lr_decay`` at each epoch in ``lr_step_epochs``; ``cosine``
+    anneals from ``lr`` to ``lr * lr_min_ratio`` over all planned steps.
+    """
+
+    task: str = "mnist"
+    method: str = "zo"
+    numerics: str = "float"
+    epochs: int = 1
+    max_steps: int = 0
+    batch_size: int = 128
+    loss: str = "ce"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    lr_schedule: str = "constant"
+    lr_decay: float = 1.0
+    lr_step_epochs: tuple[int, ...] = ()
+    lr_min_ratio: float = 0.0
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    seed: int = 0
+    train_limit: int = 0
+    test_limit: int = 0
+    eval_batch: int = 1000
+    log_every: int = 20
+    checkpoint_every: int = 0
+    divergence_factor: float = 20.0
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "task": TASKS, "method": METHODS, "numerics": ("float", "fixed"),
+        "loss": ("ce", "mse"),
+        "optimizer": ("sgd", "momentum", "nesterov", "signsgd", "adam"),
+        "lr_schedule": ("constant", "exp", "step", "cosine"),
+    }
+
+    def __post_init__(self) -> None:
+        self.check()
+        for name in ("epochs", "batch_size", "eval_batch", "log_every"):
+            self.require(getattr(self, name) >= 1, name, "must be >= 1")
+        for name in ("max_steps", "train_limit", "test_limit", "checkpoint_every", "seed"):
+            self.require(getattr(self, name) >= 0, name, "must be >= 0")
+        self.require(self.lr > 0, "lr", "must be > 0")
+        self.require(0 < self.lr_decay <= 1, "lr_decay", "must be in (0, 1]")
+        self.require(0 <= self.lr_min_ratio <= 1, "lr_min_ratio", "must be in [0, 1]")
+        for name in ("momentum", "beta1", "beta2"):
+            self.require(0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
+        self.require(self.eps > 0, "eps", "must be > 0")
+        self.require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        self.require(self.divergence_factor > 1, "divergence_factor", "must be > 1")
+
+
+@dataclass(frozen=True)
+class ZOConfig(Section):
+    """``[zo]``: zeroth-order gradient estimation (see ``fotrain.sw.zo``).
+
+    ``estimator``: ``rge`` (random directions), ``cge`` (coordinates), ``scd`` (coordinate
+    descent, keep a step if the loss drops). ``blocks``: perturb ``all`` parameters at once, one
+    ``layer`` at a time or one TT ``core`` (and bias vector) at a time, ``queries`` directions per
+    block. Fixed point perturbs by ``fixed_mu_lsb`` weight LSBs (``mu`` is then ignored).
+    The ``hybrid`` method runs ``rge`` until ``switch_epoch``, then ``scd``.
+    """
+
+    estimator: str = "rge"
+    sided: str = "antithetic"
+    queries: int = 10
+    mu: float = 0.01
+    distribution: str = "rademacher"
+    blocks: str = "core"
+    perturb_bias: bool = True
+    sign: bool = False
+    scale: str = "none"
+    cge_coords: int = 0
+    scd_sparsity: float = 0.5
+    scd_lr: float = 1e-3
+    switch_epoch: int = 10
+    fixed_mu_lsb: int = 1
+    hardware_prng: bool = True
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "estimator": ("rge", "cge", "scd"), "sided": ("antithetic", "one"),
+        "distribution": ("rademacher", "gaussian"), "blocks": ("all", "layer", "core"),
+        "scale": ("none", "dim"),
+    }
+
+    def __post_init__(self) -> None:
+        self.check()
+        self.require(self.queries >= 1, "queries", "must be >= 1")
+        self.require(self.mu > 0, "mu", "must be > 0")
+        self.require(self.cge_coords >= 0, "cge_coords", "must be >= 0")
+        self.require(0 <= self.scd_sparsity < 1, "scd_sparsity", "must be in [0, 1)")
+        self.require(self.scd_lr > 0, "scd_lr", "must be > 0")
+        self.require(self.switch_epoch >= 0, "switch_epoch", "must be >= 0")
+        self.require(self.fixed_mu_lsb >= 1, "fixed_mu_lsb", "must be >= 1")
+
+
 def _default_layers() -> tuple[LayerConfig, ...]:
     return (LayerConfig(784, 256, in_modes=(4, 7, 7, 4), out_modes=(4, 4, 4, 4),
                         ranks=(1, 4, 4, 4, 1)),)
+
+
+SECTIONS: dict[str, type] = {"train": TrainConfig, "zo": ZOConfig, "local": LocalConfig}
 
 
 @dataclass(frozen=True)
@@ -302,6 +416,9 @@ class Config:
     layers: tuple[LayerConfig, ...] = field(default_factory=_default_layers)
     formats: FormatConfig = field(default_factory=FormatConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    zo: ZOConfig = field(default_factory=ZOConfig)
+    local: LocalConfig = field(default_factory=LocalConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -353,9 +470,12 @@ class Config:
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (TOML/JSON)."""
-        return {"name": self.name, "formats": self.formats.to_dict(),
-                "hardware": self.hardware.to_dict(),
-                "layers": [layer.to_dict() for layer in self.layers]}
+        d = {"name": self.name, "formats": self.formats.to_dict(),
+             "hardware": self.hardware.to_dict()}
+        for name in SECTIONS:
+            d[name] = getattr(self, name).to_dict()
+        d["layers"] = [layer.to_dict() for layer in self.layers]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Config":
@@ -374,7 +494,38 @@ class Config:
             kw["formats"] = FormatConfig.from_dict(d["formats"])
         if "hardware" in d:
             kw["hardware"] = HardwareConfig.from_dict(d["hardware"])
+        for name, section in SECTIONS.items():
+            if name in d:
+                kw[name] = section.from_dict(d[name], name)
         return cls(**kw)
+
+    def with_overrides(self, assignments: list[str]) -> "Config":
+        """Apply ``section.key=value`` strings (values parsed as TOML, bare words as strings)."""
+        d = self.to_dict()
+        for text in assignments:
+            key, sep, raw = text.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ConfigError(f"--set: expected key=value, got {text!r}")
+            try:
+                value = tomllib.loads(f"v = {raw.strip()}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = raw.strip()
+            node: Any = d
+            parts = key.split(".")
+            for part in parts[:-1]:
+                if isinstance(node, list):
+                    if not part.isdigit() or int(part) >= len(node):
+                        raise ConfigError(f"--set {key}: no list entry {part!r}")
+                    node = node[int(part)]
+                elif isinstance(node, dict) and part in node:
+                    node = node[part]
+                else:
+                    raise ConfigError(f"--set {key}: unknown section {part!r}")
+            if not isinstance(node, dict) or parts[-1] not in node:
+                raise ConfigError(f"--set {key}: unknown key {parts[-1]!r}")
+            node[parts[-1]] = value
+        return Config.from_dict(d)
 
     def to_json(self) -> str:
         """Compact JSON (what cocotb benches receive in ``FOTRAIN_CFG``)."""

@@ -1,0 +1,131 @@
+"""Cycle model of :class:`fotrain.hw.tt.TTEngine`: handshakes and progress, cycle by cycle.
+
+This is the documented timing contract of the engine written as a transaction-level state
+machine (no data, no Amaranth). Per cycle, given the inputs ``w.valid``, ``x.valid``,
+``x.payload.last`` and ``y.ready``, it predicts the engine's ``w.ready``, ``x.ready``,
+``y.valid``, ``y.payload.last``, ``issue``, ``core`` and ``busy``. Rules:
+
+* ``w`` is accepted while the contraction is idle and either no group is waiting or a weight
+  load is half done; the write address wraps after ``weights + bias`` entries.
+* ``x`` is accepted while the input buffer X is free; a group closes after ``L`` samples or on
+  ``last`` at a sample's final code; X is freed ``FLUSH_CYCLES`` cycles after core 0's last MAC.
+* Each core takes one start cycle (it waits there while its output buffer is being drained or,
+  for core 0, until a group is loaded and no weight load is half done), ``R M K`` issue cycles
+  and ``FLUSH_CYCLES`` flush cycles.
+* The drain starts after the last core's flush and emits ``n_out`` codes per sample, samples in
+  order; ``y.valid`` is registered, advances when ``~valid | ready``.
+
+The checker compares every one of these signals every cycle; a single differing cycle fails.
+"""
+
+from dataclasses import dataclass
+
+from fotrain.hw.plan import FLUSH_CYCLES, EnginePlan
+
+__all__ = ["CycleOutputs", "EngineCycleModel"]
+
+_WAIT, _ISSUE, _FLUSH = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class CycleOutputs:
+    """Engine outputs during one cycle (sampled before the clock edge)."""
+
+    w_ready: int
+    x_ready: int
+    y_valid: int
+    y_last: int
+    issue: int
+    core: int
+    busy: int
+
+
+class EngineCycleModel:
+    """Step once per clock; :meth:`outputs` is valid before each :meth:`step`."""
+
+    def __init__(self, plan: EnginePlan):
+        self.plan = plan
+        self.n_wtot = plan.weight_entries + (plan.n_out if plan.bias else 0)
+        self.st, self.core, self.fcnt, self.remaining = _WAIT, 0, 0, 0
+        self.x_full, self.w_addr, self.x_j, self.x_l = 0, 0, 0, 0
+        self.ld_lanes, self.ld_last, self.c_lanes, self.c_last = 0, 0, 0, 0
+        self.d_busy = self.d_active = self.d_l = self.d_i = self.d_lanes = self.d_last = 0
+        self.y_valid = self.y_final = self.y_last = 0
+        self.cycle = 0
+        self.issues = 0
+
+    def _ok(self, k: int) -> bool:
+        return not (self.plan.cores[k].dst == self.plan.y_buffer and self.d_busy)
+
+    def outputs(self) -> CycleOutputs:
+        """The engine's outputs in the current cycle."""
+        idle = self.st == _WAIT and self.core == 0
+        return CycleOutputs(
+            w_ready=int(idle and (not self.x_full or self.w_addr != 0)),
+            x_ready=int(not self.x_full), y_valid=self.y_valid, y_last=self.y_last,
+            issue=int(self.st == _ISSUE), core=self.core, busy=int(not idle))
+
+    def step(self, *, w_valid: int = 0, x_valid: int = 0, x_last: int = 0,
+             y_ready: int = 0) -> CycleOutputs:
+        """Advance one clock edge; return the outputs that held during the cycle."""
+        p = self.plan
+        out = self.outputs()
+        nxt: dict[str, int] = {}  # register updates, applied together at the edge
+        if w_valid and out.w_ready:
+            nxt["w_addr"] = (self.w_addr + 1) % self.n_wtot
+        if x_valid and out.x_ready:
+            if self.x_j == p.n_in - 1:
+                nxt["x_j"] = 0
+                if self.x_l == p.lanes - 1 or x_last:
+                    nxt.update(x_full=1, ld_lanes=self.x_l + 1, ld_last=int(bool(x_last)),
+                               x_l=0)
+                else:
+                    nxt["x_l"] = self.x_l + 1
+            else:
+                nxt["x_j"] = self.x_j + 1
+        drain_start = False
+        if self.st == _WAIT:
+            k = self.core
+            go = self._ok(k) and (k != 0 or (self.x_full and self.w_addr == 0))
+            if go:
+                nxt.update(st=_ISSUE, remaining=p.cores[k].issues)
+                if k == 0:
+                    nxt.update(c_lanes=self.ld_lanes, c_last=self.ld_last)
+        elif self.st == _ISSUE:
+            nxt["remaining"] = self.remaining - 1
+            self.issues += 1
+            if self.remaining == 1:
+                nxt.update(st=_FLUSH, fcnt=0)
+        else:
+            nxt["fcnt"] = self.fcnt + 1
+            if self.fcnt == FLUSH_CYCLES - 1:
+                nxt["st"] = _WAIT
+                if self.core == 0:
+                    nxt["x_full"] = 0
+                if self.core == p.n_cores - 1:
+                    nxt["core"] = 0
+                    drain_start = True
+                else:
+                    nxt["core"] = self.core + 1
+        if not self.y_valid or y_ready:
+            if self.d_active:
+                fin = self.d_l == self.d_lanes - 1 and self.d_i == p.n_out - 1
+                nxt.update(y_valid=1, y_final=int(fin), y_last=int(fin and self.d_last))
+                if self.d_i == p.n_out - 1:
+                    nxt["d_i"] = 0
+                    if self.d_l == self.d_lanes - 1:
+                        nxt["d_active"] = 0
+                    else:
+                        nxt["d_l"] = self.d_l + 1
+                else:
+                    nxt["d_i"] = self.d_i + 1
+            else:
+                nxt["y_valid"] = 0
+        if self.y_valid and y_ready and self.y_final:
+            nxt["d_busy"] = 0
+        if drain_start:
+            nxt.update(d_busy=1, d_active=1, d_l=0, d_i=0, d_lanes=self.c_lanes,
+                       d_last=self.c_last)
+        self.__dict__.update(nxt)
+        self.cycle += 1
+        return out

@@ -65,6 +65,26 @@ class EngineCycleModel:
             x_ready=int(not self.x_full), y_valid=self.y_valid, y_last=self.y_last,
             issue=int(self.st == _ISSUE), core=self.core, busy=int(not idle))
 
+    def quiet_issue_cycles(self, x_can_send: bool, w_can_send: bool) -> int:
+        """Cycles from now in which nothing but the issue counter can change (0 if none).
+
+        True while a core is issuing, no ``x`` transfer is possible (X full or nothing to send),
+        no weights are offered and the drain is idle; a bench may then skip that many cycles
+        with :meth:`skip_issue` instead of stepping each one.
+        """
+        if (self.st != _ISSUE or self.remaining <= 2 or (x_can_send and not self.x_full)
+                or w_can_send or self.d_active or self.y_valid):
+            return 0
+        return self.remaining - 2
+
+    def skip_issue(self, n: int) -> None:
+        """Advance ``n`` quiet issue cycles (see :meth:`quiet_issue_cycles`)."""
+        if not 0 < n < self.remaining - 1 or self.st != _ISSUE:
+            raise ValueError(f"skip_issue: cannot skip {n} cycles in this state")
+        self.remaining -= n
+        self.issues += n
+        self.cycle += n
+
     def step(self, *, w_valid: int = 0, x_valid: int = 0, x_last: int = 0,
              y_ready: int = 0) -> CycleOutputs:
         """Advance one clock edge; return the outputs that held during the cycle."""

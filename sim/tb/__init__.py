@@ -1,0 +1,3 @@
+"""cocotb benches (``tb_*`` modules, run by :mod:`fotrain.sim.cocotb_runner`) and their parts."""
+
+__all__: list[str] = []

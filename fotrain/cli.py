@@ -18,6 +18,8 @@ examples:
   fotrain info mnist-ttm-256         parameters, MACs and memory per layer of a preset
   fotrain info my.toml --json        the same for a config file, as JSON
   fotrain bench fixed                fixed vs float TT forward, and fotrain vs fxpmath
+  fotrain train mnist-tt-zo          forward-only training of the MNIST TT network
+  fotrain train --resume runs/X      continue an interrupted run bit-identically
 """
 
 
@@ -65,6 +67,39 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .sw.config import load_config
+    from .sw.session import run_training
+
+    if args.resume:
+        out = Path(args.resume)
+        source = args.config if args.config else str(out / "config.toml")
+    else:
+        source = args.config
+    if not source:
+        from .sw.errors import FotrainError
+        raise FotrainError("config: give a preset or config file (or --resume DIR)")
+    cfg = load_config(source if not args.resume else out / "config.toml")
+    sets = list(args.set or [])
+    if args.resume and args.max_steps is None:
+        sets.append("train.max_steps=0")  # a resumed run goes to the end unless told otherwise
+    for flag, key in ((args.epochs, "train.epochs"), (args.max_steps, "train.max_steps"),
+                      (args.seed, "train.seed")):
+        if flag is not None:
+            sets.append(f"{key}={flag}")
+    cfg = cfg.with_overrides(sets)
+    if not args.resume:
+        out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-s{cfg.train.seed}"
+    summary = run_training(cfg, out, resume=bool(args.resume), data_dir=args.data_dir,
+                           progress=not args.no_progress,
+                           log=lambda s: print(s, file=sys.stderr))
+    print(json.dumps(summary, indent=2))
+    print(f"fotrain: run written to {out}", file=sys.stderr)
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -106,6 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=64, help="batch size (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", help="train a network without backprop (or a reference)",
+                       description="Train a preset or TOML config. Writes DIR/metrics.jsonl (one "
+                                   "line per log interval and per epoch), DIR/checkpoint.npz "
+                                   "(atomic, resumable), DIR/summary.json and DIR/config.toml. "
+                                   "Data: --data-dir, else $FOTRAIN_DATA, else ~/.cache/fotrain.")
+    p.add_argument("config", metavar="PRESET_OR_CONFIG", nargs="?",
+                   help="preset name (`fotrain info --list`) or .toml file")
+    p.add_argument("--epochs", type=_positive, help="override train.epochs")
+    p.add_argument("--max-steps", type=_positive, help="stop after this many steps")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any config value, e.g. --set zo.queries=20 --set train.lr=3e-3"
+                        " (repeatable; values parsed as TOML)")
+    p.add_argument("--data-dir", metavar="D", help="dataset directory (default $FOTRAIN_DATA)")
+    p.add_argument("--out", metavar="DIR", help="run directory (default runs/NAME-sSEED)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR bit-identically "
+                                                   "(--epochs may extend it)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("bench", help="benchmarks that print JSON (not timed tests)",
                        description="fixed: fixed-point vs float TT forward of the default layer "

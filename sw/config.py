@@ -300,7 +300,9 @@ class TrainConfig(Section):
 
     ``lr`` follows ``lr_schedule``: ``constant``; ``exp`` multiplies by ``lr_decay`` after every
     epoch; ``step`` multiplies by ``lr_decay`` at each epoch in ``lr_step_epochs``; ``cosine``
-    anneals from ``lr`` to ``lr * lr_min_ratio`` over all planned steps.
+    anneals from ``lr`` to ``lr * lr_min_ratio`` over ``schedule_epochs`` epochs (0: over
+    ``epochs``). ``max_steps`` never changes the schedule, so a run cut short by it and resumed
+    is bit-identical to an uninterrupted one.
     """
 
     task: str = "mnist"
@@ -316,6 +318,7 @@ class TrainConfig(Section):
     lr_decay: float = 1.0
     lr_step_epochs: tuple[int, ...] = ()
     lr_min_ratio: float = 0.0
+    schedule_epochs: int = 0
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
@@ -340,7 +343,8 @@ class TrainConfig(Section):
         self.check()
         for name in ("epochs", "batch_size", "eval_batch", "log_every"):
             self.require(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("max_steps", "train_limit", "test_limit", "checkpoint_every", "seed"):
+        for name in ("max_steps", "train_limit", "test_limit", "checkpoint_every", "seed",
+                     "schedule_epochs"):
             self.require(getattr(self, name) >= 0, name, "must be >= 0")
         self.require(self.lr > 0, "lr", "must be > 0")
         self.require(0 < self.lr_decay <= 1, "lr_decay", "must be in (0, 1]")
@@ -360,6 +364,7 @@ class ZOConfig(Section):
     descent, keep a step if the loss drops). ``blocks``: perturb ``all`` parameters at once, one
     ``layer`` at a time or one TT ``core`` (and bias vector) at a time, ``queries`` directions per
     block. Fixed point perturbs by ``fixed_mu_lsb`` weight LSBs (``mu`` is then ignored).
+    ``precision``: dtype of the float perturbed forwards (parameters and updates stay float64).
     The ``hybrid`` method runs ``rge`` until ``switch_epoch``, then ``scd``.
     """
 
@@ -370,7 +375,6 @@ class ZOConfig(Section):
     distribution: str = "rademacher"
     blocks: str = "core"
     perturb_bias: bool = True
-    sign: bool = False
     scale: str = "none"
     cge_coords: int = 0
     scd_sparsity: float = 0.5
@@ -378,8 +382,10 @@ class ZOConfig(Section):
     switch_epoch: int = 10
     fixed_mu_lsb: int = 1
     hardware_prng: bool = True
+    precision: str = "float32"
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "precision": ("float32", "float64"),
         "estimator": ("rge", "cge", "scd"), "sided": ("antithetic", "one"),
         "distribution": ("rademacher", "gaussian"), "blocks": ("all", "layer", "core"),
         "scale": ("none", "dim"),

@@ -247,6 +247,7 @@ class Trainer:
             (self.out / "metrics.jsonl").write_text("")
         (self.out / "config.toml").write_text(self.cfg.to_toml())
         per_epoch = self.task.steps_per_epoch(t.batch_size)
+        horizon = per_epoch * (t.schedule_epochs or t.epochs)  # the lr schedule's length
         total = per_epoch * t.epochs
         if t.max_steps:
             total = min(total, t.max_steps)
@@ -261,7 +262,7 @@ class Trainer:
                 for i, (x, y) in enumerate(self.task.batches(self.epoch, t.batch_size, t.seed)):
                     if i < skip:
                         continue
-                    lr = learning_rate(self.cfg, self.epoch, self.step, total)
+                    lr = learning_rate(self.cfg, self.epoch, self.step, horizon)
                     m = self.method.train_step(x, y, step=self.step, epoch=self.epoch, lr=lr)
                     loss = float(m["loss"])
                     self._guard(loss)

@@ -11,11 +11,12 @@ for ``x`` of shape ``(B, prod n)``; ``W`` is never formed.
 
 Contraction order (left to right, one GEMM per core). The running tensor after core ``k`` is
 
-    t_k[a_k, j_{k+1}..j_d, b, i_1..i_k] = sum_{a_{k-1}, j_k} G_k[a_{k-1}, j_k, i_k, a_k]
-                                           * t_{k-1}[a_{k-1}, j_k..j_d, b, i_1..i_{k-1}]
+    t_k[a_k, j_{k+1}..j_d, i_1..i_k, b] = sum_{a_{k-1}, j_k} G_k[a_{k-1}, j_k, i_k, a_k]
+                                           * t_{k-1}[a_{k-1}, j_k..j_d, i_1..i_{k-1}, b]
 
 with ``t_0[0, j, b] = x[b, j]``: core ``k`` is the matrix product of ``G_k`` viewed as
-``(r_{k-1} n_k) x (m_k r_k)`` with the running tensor viewed as ``(r_{k-1} n_k) x rest``.
+``(m_k r_k) x (r_{k-1} n_k)`` with the running tensor viewed as ``(r_{k-1} n_k) x rest``; between
+cores a transpose moves ``i_k`` behind the done output modes; ``y[b, i]`` is read out at the end.
 
 Fixed point (:func:`tt_forward_fixed`, the specification ``fotrain.hw.tt`` copies bit for bit):
 
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CoreCost",
     "check_cores",
+    "contract_from",
+    "core_matrix",
+    "stack_queries",
     "tt_core_costs",
     "tt_core_shapes",
     "tt_fixed_error_bound",
@@ -105,26 +109,48 @@ def check_cores(cores: Sequence[npt.ArrayLike]) -> tuple[list[int], list[int], l
     return ins, outs, ranks
 
 
-def _contract(cores, x, core_step):
-    """Shared left-to-right contraction; ``core_step(t2d, k)`` does one core's GEMM (+rounding)."""
-    ins, outs, ranks = check_cores(cores)
+def _contract(cores, x, core_step, *, cache=None):
+    """Left-to-right contraction of ``x`` (``(B, prod n)``); see :func:`contract_from`."""
+    ins, _, _ = check_cores(cores)
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != math.prod(ins):
         raise FotrainError(f"x: shape {x.shape} does not match (batch, {math.prod(ins)})")
-    b = x.shape[0]
     t = np.ascontiguousarray(x.T)  # [j_1..j_d, b] with a leading rank 1 and trailing I = 1
-    i_done = 1
-    for k in range(len(cores)):
-        rest = math.prod(ins[k + 1:])
-        out = core_step(t.reshape(ranks[k] * ins[k], rest * b * i_done), k)
-        # out: [m_k, r_k, j_{k+1}.., b, I] -> [r_k, j_{k+1}.., b, I, m_k]
-        out = out.reshape(outs[k], ranks[k + 1], rest * b * i_done)
-        t = np.ascontiguousarray(out.transpose(1, 2, 0))
-        i_done *= outs[k]
-    return t.reshape(b, i_done)
+    return contract_from(cores, t, x.shape[0], core_step, k0=0, i_done=1, cache=cache)
 
 
-def _core_matrix(g: npt.ArrayLike) -> np.ndarray:
+def contract_from(cores, t, batch: int, core_step, *, k0: int = 0, i_done: int = 1,
+                  cache: list | None = None):
+    """Run cores ``k0..d-1`` on the running tensor ``t`` and return ``y`` of shape ``(batch, M)``.
+
+    Memory layout of the running tensor before core ``k`` (the "reshape unit" between cores):
+    ``[r_{k-1}, j_k..j_d, i_1..i_{k-1}, b]``, the batch innermost, so every transpose moves
+    contiguous runs of ``batch`` values. ``core_step(T, k)`` maps the ``(r_{k-1} n_k) x cols``
+    matrix ``T`` to the ``(m_k r_k) x cols`` result of core ``k``; ``cache`` (a list) receives
+    each ``T``. Stacked perturbation queries fold into ``batch`` (see :func:`stack_queries`).
+    """
+    shapes = [np.shape(g) for g in cores]
+    for k in range(k0, len(cores)):
+        r0, n, m, r1 = shapes[k]
+        rest = math.prod(s[1] for s in shapes[k + 1:])
+        mat = t.reshape(r0 * n, rest * i_done * batch)
+        if cache is not None:
+            cache.append(mat)
+        out = core_step(mat, k).reshape(m, r1, rest, i_done, batch)
+        t = np.ascontiguousarray(out.transpose(1, 2, 3, 0, 4))  # [r_k, j_{k+1}.., I, i_k, b]
+        i_done *= m
+    return np.ascontiguousarray(t.reshape(i_done, batch).T)
+
+
+def stack_queries(out, q: int, m: int, r1: int, rest: int, batch: int, i_done: int):
+    """Reorder ``q`` stacked results of one core, ``(q, m r', rest * I * batch)``, into the
+    running-tensor layout ``[r', rest, I, m, q, b]`` so the remaining cores see ``q * batch``
+    samples (query-major)."""
+    out = out.reshape(q, m, r1, rest, i_done, batch)
+    return np.ascontiguousarray(out.transpose(2, 3, 4, 1, 0, 5))
+
+
+def core_matrix(g: npt.ArrayLike) -> np.ndarray:
     """Core as the ``(m_k r_k) x (r_{k-1} n_k)`` left operand of the per-core GEMM."""
     g = np.asarray(g)
     r0, n, m, r1 = g.shape
@@ -134,7 +160,7 @@ def _core_matrix(g: npt.ArrayLike) -> np.ndarray:
 def tt_forward(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
                bias: npt.ArrayLike | None = None) -> FloatArray:
     """Float TT-matrix layer ``x @ W.T (+ bias)``, contracting core by core; W is never formed."""
-    mats = [_core_matrix(np.asarray(g, dtype=np.float64)) for g in cores]
+    mats = [core_matrix(np.asarray(g, dtype=np.float64)) for g in cores]
     y = _contract(cores, np.asarray(x, dtype=np.float64), lambda t, k: mats[k] @ t)
     return y + np.asarray(bias, dtype=np.float64) if bias is not None else y
 
@@ -148,7 +174,7 @@ def tt_forward_fixed(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, formats: 
     requantization overflow count of each core under ``"tt.core<k>"``.
     """
     fw, fa, fc = formats.weight, formats.act, formats.acc
-    mats = [_core_matrix(np.asarray(g, dtype=np.int64)) for g in cores]
+    mats = [core_matrix(np.asarray(g, dtype=np.int64)) for g in cores]
     last = len(cores) - 1
 
     def step(t: IntArray, k: int) -> IntArray:
@@ -164,12 +190,12 @@ def tt_forward_fixed(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, formats: 
 
 
 def tt_to_dense(cores: Sequence[npt.ArrayLike]) -> FloatArray:
-    """Reconstruct the dense ``W`` of shape ``(prod m, prod n)`` (for tests and small layers)."""
+    """Reconstruct the dense ``W`` of shape ``(prod m, prod n)`` (in the cores' dtype)."""
     check_cores(cores)
-    g0 = np.asarray(cores[0], dtype=np.float64)
+    g0 = np.asarray(cores[0])
     res = g0.reshape(g0.shape[1], g0.shape[2], g0.shape[3])  # [N_done, M_done, r]
     for g in cores[1:]:
-        g = np.asarray(g, dtype=np.float64)
+        g = np.asarray(g)
         nd, md, _ = res.shape
         res = np.einsum("abr,rnms->anbms", res, g).reshape(nd * g.shape[1], md * g.shape[2],
                                                           g.shape[3])
@@ -237,6 +263,6 @@ def tt_fixed_error_bound(cores: Sequence[npt.ArrayLike], formats: "FormatConfig"
     rho = fa.lsb if fa.rounding is Rounding.TRN else fa.lsb / 2
     err = 0.0
     for g in cores:
-        a = float(np.abs(_core_matrix(np.asarray(g, dtype=np.float64))).sum(axis=1).max())
+        a = float(np.abs(core_matrix(np.asarray(g, dtype=np.float64))).sum(axis=1).max())
         err = a * err + rho
     return err

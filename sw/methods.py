@@ -1,0 +1,40 @@
+"""Method registry: ``cfg.train.method`` (and ``numerics``) -> a :class:`Method` instance.
+
+Rule: ``zo`` / ``hybrid`` -> :mod:`.zo` (float) or :mod:`.zo_fixed` (fixed); the local rules
+``tpsgd drtp dfa sdfa shallow`` -> :mod:`.local`; ``bp`` -> :mod:`.local` for CNN and RNN
+front ends (``local.arch``), else the network backprop reference :mod:`.bp` (MLPs of TT or dense
+layers, which every other method's network also is).
+"""
+
+from .config import Config
+from .errors import ConfigError
+from .method import Method
+
+__all__ = ["make_method"]
+
+
+def make_method(cfg: Config, *, seed: int) -> Method:
+    """Build the training method the config asks for (imports only what it needs)."""
+    m, numerics = cfg.train.method, cfg.train.numerics
+    if m in ("zo", "hybrid"):
+        if numerics == "fixed":
+            from .zo_fixed import ZOFixedMethod
+
+            return ZOFixedMethod(cfg, seed=seed)
+        from .zo import ZOMethod
+
+        return ZOMethod(cfg, seed=seed)
+    if m in ("tpsgd", "drtp", "dfa", "sdfa", "shallow") or (
+            m == "bp" and cfg.local.arch in ("cnn", "rnn")):
+        from .local import LocalMethod
+
+        return LocalMethod(cfg, seed=seed)
+    if m == "bp":
+        if numerics == "fixed":
+            raise ConfigError("train.numerics: 'fixed' is not available for method 'bp' "
+                              "(the backprop reference runs in float)")
+        from .bp import BPMethod
+
+        return BPMethod(cfg, seed=seed)
+    raise ConfigError(f"train.method: {m!r} has no implementation for task "
+                      f"{cfg.train.task!r}")

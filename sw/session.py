@@ -1,0 +1,44 @@
+"""Build the task and method a config asks for and run the trainer (what ``fotrain train`` does)."""
+
+from pathlib import Path
+from typing import Any
+
+from .config import Config, load_config
+from .errors import FotrainError
+from .methods import make_method
+from .train import ClassificationTask, Task, Trainer
+
+__all__ = ["build_task", "run_training"]
+
+
+def build_task(cfg: Config, data_dir: str | Path | None = None) -> Task:
+    """The task of ``cfg.train.task`` (image classification loads the dataset)."""
+    t = cfg.train
+    if t.task in ("mnist", "fmnist"):
+        if cfg.in_features != 784 or cfg.out_features != 10:
+            raise FotrainError(f"layers: task {t.task} needs 784 inputs and 10 outputs, the "
+                               f"network has {cfg.in_features} -> {cfg.out_features}")
+        return ClassificationTask.load(t.task, data_dir, t.train_limit, t.test_limit)
+    from .pde_task import PDETask  # the PINN tasks
+
+    return PDETask(cfg)
+
+
+def run_training(cfg: Config, out: str | Path, *, resume: bool = False,
+                 data_dir: str | Path | None = None, progress: bool = True,
+                 log=None) -> dict[str, Any]:
+    """Train ``cfg`` into ``out`` (or continue the run there); return ``summary.json``'s dict."""
+    out = Path(out)
+    if resume:
+        saved = out / "config.toml"
+        if not saved.is_file():
+            raise FotrainError(f"--resume: {out} holds no config.toml (not a fotrain run "
+                               "directory)")
+        base = load_config(saved)
+        # only the length of the run may change on resume
+        cfg = base.replace(train=base.train.__class__(**{
+            **base.train.to_dict(), "epochs": cfg.train.epochs,
+            "max_steps": cfg.train.max_steps, "lr_step_epochs": base.train.lr_step_epochs}))
+    task = build_task(cfg, data_dir)
+    method = make_method(cfg, seed=cfg.train.seed)
+    return Trainer(cfg, method, task, out, progress=progress, log=log).run(resume=resume)

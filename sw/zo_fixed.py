@@ -1,0 +1,248 @@
+"""Zeroth-order training with the whole step in integers: the spec an on-chip trainer copies.
+
+State: TT cores / dense weights as ``formats.weight`` codes, biases as ``formats.act`` codes.
+One step on a mini-batch ``x`` (pixels quantized to ``formats.act``, RND), labels ``y``:
+
+1. **Perturb** block ``b`` (one TT core, weight matrix or bias vector; ``zo.blocks = "core"``)
+   along ``Q`` Rademacher directions ``u_q`` from the LFSR model (``query_seed(seed,
+   step * n_blocks + b, q)``), by ``s = zo.fixed_mu_lsb`` LSBs: ``theta +- s u_q``.
+2. **Forward** each perturbed network with :func:`~fotrain.sw.tt.tt_forward_fixed` semantics.
+   The accumulator of the perturbed core is exact and linear, so
+   ``acc(theta +- s u_q) = acc(theta) +- s * acc(u_q)``; it is then requantized and the rest of
+   the network runs on ``2Q x B`` samples, all in integer codes (bit-identical to ``2Q``
+   separate :func:`~fotrain.sw.model.network_forward_fixed` calls; tested).
+3. **Loss** (hardware-friendly, exact int64): ``L = sum_b sum_c (s_bc - T_bc)**2`` with
+   ``T = onehot(y) * 2**act.frac`` (MSE to one-hot; float equivalent ``L * lsb_act**2 / (2B)``).
+4. **Estimate** ``g_i = sum_q (L+_q - L-_q) u_qi`` (int64, exact).
+5. **Update** ``theta_i -= RND(g_i * M / 2**S)``, then the format's overflow (SAT, counted): the
+   scalar ``M / 2**S`` (12-bit mantissa ``M``) equals ``lr * lsb_act**2 / (4 B s Q lsb_w**2)``,
+   the float SGD step ``theta -= lr * (L+ - L-) / (2 mu Q) u`` with ``mu = s * lsb_w``,
+   expressed in codes (for biases ``lsb_w`` is the act LSB). The host computes ``M, S`` from the
+   scheduled learning rate once per step (a register write for the hardware).
+
+Diagnostics per step: share of parameter updates that rounded to zero, share of queries whose
+loss difference was exactly zero, saturation events per tensor.
+"""
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .config import Config
+from .errors import ConfigError, FormatError
+from .method import step_rng
+from .model import activate_fixed, init_params, param_names, quantize_params
+from .netmethod import restore_arrays
+from .perturb import query_seed, rademacher
+from .qformat import OverflowStats, Rounding, mac, requantize, round_shift, shift_left
+from .tt import contract_from, core_matrix, stack_queries
+from .zo import block_plan
+
+__all__ = ["ZOFixedMethod", "lr_multiplier", "mse_loss_codes"]
+
+IntArray = npt.NDArray[np.int64]
+MANTISSA_BITS = 12
+
+
+def lr_multiplier(scale: float) -> tuple[int, int]:
+    """``(M, S)`` with ``M / 2**S ~= scale`` and ``M`` a ``MANTISSA_BITS``-bit integer."""
+    if scale <= 0:
+        return 0, 0
+    shift = MANTISSA_BITS - 1 - math.floor(math.log2(scale))
+    return int(round(scale * 2.0**shift)), shift
+
+
+def mse_loss_codes(scores: IntArray, y: npt.NDArray[np.int64], frac: int) -> IntArray:
+    """``sum_b sum_c (s_bc - onehot * 2**frac)**2`` over the last two axes (exact int64)."""
+    target = np.zeros(scores.shape[-2:], np.int64)
+    target[np.arange(len(y)), y] = 1 << frac
+    return ((scores - target) ** 2).sum(axis=(-1, -2))
+
+
+class ZOFixedMethod:
+    """The integer ZO trainer (``train.numerics = "fixed"``); see the module docstring."""
+
+    def __init__(self, cfg: Config, *, seed: int):
+        if cfg.zo.blocks != "core" or cfg.zo.estimator != "rge" or cfg.train.method != "zo":
+            raise ConfigError("zo: fixed numerics implement method 'zo' with estimator 'rge' and"
+                              f" blocks 'core'; got {cfg.train.method}/{cfg.zo.estimator}/"
+                              f"{cfg.zo.blocks}")
+        if cfg.zo.sided != "antithetic" or cfg.train.loss != "mse":
+            raise ConfigError("train.loss: fixed numerics use antithetic queries and the mse "
+                              f"loss; got {cfg.zo.sided}/{cfg.train.loss}")
+        self.cfg, self.seed = cfg, seed
+        float_init = init_params(cfg, rng=np.random.default_rng([seed, 0xC0DE]))
+        self.stats = OverflowStats()
+        self.q = quantize_params(cfg, float_init, stats=self.stats)
+        self.blocks = block_plan(cfg, param_names(cfg))
+        self._forward = 0
+
+    # -- Method protocol -------------------------------------------------------------------------
+    @property
+    def forward_passes(self) -> int:
+        return self._forward
+
+    @property
+    def params(self) -> int:
+        return int(sum(v.size for v in self.q.values()))
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {f"q.{k}": v for k, v in self.q.items()}
+        out["forward_passes"] = np.array(self._forward, np.int64)
+        return out
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        restore_arrays(self.q, arrays, "q.")
+        self._forward = int(arrays["forward_passes"])
+
+    def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        f = self.cfg.formats
+        return f.act.to_float(self._forward_codes(self.q, f.act.quantize(x))[0])
+
+    def summary(self) -> dict[str, Any]:
+        return {"overflow_events": self.stats.total, "overflow_by_site": self.stats.counts}
+
+    # -- integer forward with caches -------------------------------------------------------------
+    def _fmt(self, name: str):
+        f = self.cfg.formats
+        return f.act if name.endswith(".bias") else f.weight
+
+    def _layer(self, q: dict[str, IntArray], i: int, h: IntArray | None, cache: dict | None,
+               stats: OverflowStats | None, start_core: int = 0, t_start=None,
+               batch: int = 0) -> IntArray:
+        """Fixed layer ``i``: pre-activation codes (``tt_forward_fixed`` semantics).
+
+        With ``t_start`` it resumes a TT layer at ``start_core`` on a running tensor of
+        ``batch`` samples. ``cache`` receives the core inputs ``T`` and the final accumulator
+        ``acc`` (before the bias).
+        """
+        f, layer = self.cfg.formats, self.cfg.layers[i]
+        if layer.kind == "dense":
+            acc = mac(h, f.act, q[f"{i}.w"].T, f.weight, f.acc)
+        else:
+            cores = [q[f"{i}.core{k}"] for k in range(len(layer.in_modes))]
+            mats = [core_matrix(g) for g in cores]
+            last = len(cores) - 1
+
+            def step(t: IntArray, k: int) -> IntArray:
+                acc = mac(mats[k], f.weight, t, f.act, f.acc)
+                if k == last:  # rounded below, after the bias joins
+                    return acc
+                return requantize(acc, f.acc, f.act, stats=stats, site=f"{i}.core{k}")
+
+            if t_start is None:
+                t_start, batch = np.ascontiguousarray(h.T), h.shape[0]
+            core_inputs = cache.setdefault("T", []) if cache is not None else None
+            acc = contract_from(cores, t_start, batch, step, k0=start_core,
+                                i_done=math.prod(layer.out_modes[:start_core]),
+                                cache=core_inputs)
+        if cache is not None:
+            cache["acc"] = acc
+        return self._finish(q, i, acc, stats)
+
+    def _finish(self, q, i, acc, stats):
+        """Add the layer's bias into the accumulator and round once into ``act``."""
+        f = self.cfg.formats
+        bias = q.get(f"{i}.bias")
+        if bias is not None:
+            acc = acc + shift_left(bias, f.acc, f.weight.frac)
+        return requantize(acc, f.acc, f.act, stats=stats, site=f"{i}.out")
+
+    def _forward_codes(self, q, x_codes, caches=None, start=0, stats=None):
+        h = x_codes
+        for i in range(start, len(self.cfg.layers)):
+            cache = {} if caches is not None else None
+            z = self._layer(q, i, h, cache, stats)
+            if caches is not None:
+                cache["h"], cache["z"] = h, z
+                caches[i] = cache
+            h = activate_fixed(self.cfg.layers[i].activation, z, self.cfg.formats.act, stats)
+        return h, caches
+
+    def _perturbed_scores(self, name: str, u: IntArray, caches: dict, s: int,
+                          stats: OverflowStats) -> IntArray:
+        """Scores ``(2Q, B, C)`` for ``theta + s u_q`` (first ``Q``) and ``theta - s u_q``."""
+        f, q = self.cfg.formats, self.q
+        i = int(name.split(".")[0])
+        layer, c = self.cfg.layers[i], caches[i]
+        nq, batch = u.shape[0], c["h"].shape[0]
+        signs = np.array([s, -s], np.int64)
+        if name.endswith(".bias"):  # the bias joins the final accumulator: re-round it
+            moved = q[name][None, None] + signs[:, None, None] * u[None]  # (2, Q, M)
+            acc = c["acc"][None, None] + shift_left(moved, f.acc, f.weight.frac)[:, :, None, :]
+            zq = requantize(acc, f.acc, f.act, stats=stats, site=f"{i}.out")
+        elif name.endswith(".w"):
+            du = np.einsum("bi,qoi->qbo", c["h"], u)  # exact small ints
+            acc = c["acc"][None, None] + signs[:, None, None, None] * du[None]
+            zq = self._finish(q, i, acc, stats)
+        else:
+            k = int(name.split("core")[1])
+            cores = [q[f"{i}.core{j}"] for j in range(len(layer.in_modes))]
+            r0, n, m, r1 = cores[k].shape
+            t_in = c["T"][k]
+            base = mac(core_matrix(cores[k]), f.weight, t_in, f.act, f.acc)
+            du = np.matmul(u.reshape(nq, r0 * n, m * r1).transpose(0, 2, 1), t_in)
+            acc = base[None, None] + signs[:, None, None, None] * du[None]  # (2, Q, mr, cols)
+            acc = acc.reshape(2 * nq, m * r1, -1)
+            rest = math.prod(layer.in_modes[k + 1:])
+            i_done = math.prod(layer.out_modes[:k])
+            if k < len(cores) - 1:
+                acc = requantize(acc, f.acc, f.act, stats=stats, site=f"{i}.core{k}")
+                t = stack_queries(acc, 2 * nq, m, r1, rest, batch, i_done)
+                zq = self._layer(q, i, None, None, stats, start_core=k + 1, t_start=t,
+                                 batch=2 * nq * batch)
+            else:  # the last core: [r1 = 1, rest = 1, I, m, 2Q, b] -> (2Q b, M)
+                t = stack_queries(acc, 2 * nq, m, r1, rest, batch, i_done)
+                zq = self._finish(q, i, np.ascontiguousarray(t.reshape(-1, 2 * nq * batch).T),
+                                  stats)
+        zq = zq.reshape(2 * nq * batch, -1)
+        h = activate_fixed(layer.activation, zq, f.act, stats)
+        out, _ = self._forward_codes(q, h, start=i + 1, stats=stats)
+        return out.reshape(2 * nq, batch, -1)
+
+    # -- the step --------------------------------------------------------------------------------
+    def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
+                   epoch: int, lr: float) -> dict[str, float]:
+        cfg, zo, f = self.cfg, self.cfg.zo, self.cfg.formats
+        step_rng(self.seed, step)  # no numpy randomness: directions come from the LFSR
+        s, nq, batch = zo.fixed_mu_lsb, zo.queries, len(y)
+        xq = f.act.quantize(x, stats=self.stats, site="input")
+        caches: dict[int, Any] = {}
+        out, _ = self._forward_codes(self.q, xq, caches, stats=self.stats)
+        base = int(mse_loss_codes(out, y, f.act.frac))
+        self._forward += 1
+        updates: dict[str, IntArray] = {}
+        zero_diff = zero_upd = total_upd = 0
+        for b, block in enumerate(self.blocks):
+            name = block[0]
+            shape = self.q[name].shape
+            seeds = [query_seed(self.seed, step * len(self.blocks) + b, j,
+                                cfg.hardware.prng_width) for j in range(nq)]
+            u = rademacher(seeds, math.prod(shape), cfg.hardware.prng_width)
+            u = u.astype(np.int64).reshape((nq, *shape))
+            scores = self._perturbed_scores(name, u, caches, s, self.stats)
+            self._forward += 2 * nq
+            losses = mse_loss_codes(scores, y, f.act.frac)
+            dl = losses[:nq] - losses[nq:]
+            zero_diff += int(np.count_nonzero(dl == 0))
+            g = np.tensordot(dl, u, axes=1)  # exact int64
+            lsb_p = self._fmt(name).lsb
+            scale = lr * f.act.lsb**2 / (4 * batch * s * nq * lsb_p**2)
+            mant, shift = lr_multiplier(scale)
+            if int(np.abs(g).max(initial=0)) * mant >= 1 << 62:
+                raise FormatError(f"zo: update product of {name} overflows int64; use a "
+                                  "narrower act format or a smaller batch")
+            delta = -round_shift(g * mant, shift, Rounding.RND) if shift >= 0 else (
+                -(g * mant) << -shift)
+            updates[name] = delta
+            zero_upd += int(np.count_nonzero(delta == 0))
+            total_upd += delta.size
+        for name, delta in updates.items():  # all blocks were evaluated at the same theta
+            fmt = self._fmt(name)
+            self.q[name] = fmt.fit(self.q[name] + delta, stats=self.stats, site=f"update.{name}")
+        loss = base * f.act.lsb**2 / (2 * batch)
+        return {"loss": loss, "zero_update_frac": zero_upd / max(total_upd, 1),
+                "zero_loss_diff_frac": zero_diff / max(nq * len(self.blocks), 1),
+                "perturb_lsb": float(s), "overflow_events": float(self.stats.total)}

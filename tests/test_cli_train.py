@@ -1,0 +1,62 @@
+"""`fotrain train`: a short real run, resume through the CLI, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from datadir import dataset_root
+
+SHORT = ["--set", "train.train_limit=512", "--set", "train.test_limit=200", "--no-progress"]
+
+
+def cli(*args, env_data=True):
+    import os
+    env = dict(os.environ)
+    if env_data:
+        env["FOTRAIN_DATA"] = str(dataset_root())
+    return subprocess.run([sys.executable, "-m", "fotrain.cli", *args], capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+def test_train_then_resume(tmp_path):
+    out = tmp_path / "run"
+    r = cli("train", "mnist-tt-bp", "--epochs", "1", "--max-steps", "2", "--out", str(out),
+            *SHORT)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["steps"] == 2 and s["method"] == "bp" and s["params"] == 3962
+    r = cli("train", "--resume", str(out), "--epochs", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["steps"] == 4 and s["epochs"] == 1  # 512 samples / batch 128 = 4 steps
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["kind"] == "eval" and lines[-1]["step"] == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "mnist-tt-zo", "--set", "zo.querys=3"], "fotrain: error: --set zo.querys: "
+                                                       "unknown key 'querys'"),
+    (["train", "mnist-tt-zo", "--set", "zo.queries=0"], "fotrain: error: zo.queries: must be "
+                                                        ">= 1, got 0"),
+    (["train", "mnist-tt-zo", "--set", "train.method='magic'"], "fotrain: error: train.method: "
+                                                                "'magic' is not one of"),
+    (["train", "--resume", "/nonexistent/run"], "fotrain: error: config: no such file"),
+    (["train", "mnist-tt-bp", "--set", "train.numerics='fixed'"],
+     "fotrain: error: train.numerics: 'fixed' is not available for method 'bp'"),
+])
+def test_train_mistakes_are_one_line(args, message, tmp_path):
+    r = cli(*args, "--out", str(tmp_path / "o"), env_data=False)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]
+    assert r.stderr.startswith(message)
+
+
+def test_missing_dataset_is_one_line(tmp_path):
+    import os
+    env = dict(os.environ, FOTRAIN_DATA=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "fotrain.cli", "train", "mnist-tt-bp", "--out",
+                        str(tmp_path / "o"), "--no-progress"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 2 and "train-images-idx3-ubyte.gz: missing" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,120 @@
+"""The trainer: bit-identical resume, atomic safe checkpoints, divergence guard, outputs."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from fotrain.sw.config import load_config
+from fotrain.sw.methods import make_method
+from fotrain.sw.train import (
+    CheckpointError,
+    ClassificationTask,
+    Trainer,
+    TrainingDiverged,
+    learning_rate,
+)
+
+SETS = ["layers.0.in_features=12", "layers.0.in_modes=[2,3,2]", "layers.0.out_modes=[4,2,4]",
+        "layers.0.out_features=32", "layers.0.ranks=[1,3,2,1]",
+        "layers.1.in_features=32", "layers.1.in_modes=[2,4,4]", "layers.1.out_modes=[1,5,2]",
+        "layers.1.ranks=[1,2,3,1]", "train.batch_size=16", "train.log_every=2",
+        "zo.queries=3", "train.lr_schedule='cosine'", "train.schedule_epochs=2"]
+
+
+def tiny_task(seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.integers(0, 256, size=(10, 12))
+    y = rng.integers(0, 10, 160)
+    x = np.clip(centers[y] + rng.integers(-30, 30, size=(160, 12)), 0, 255).astype(np.uint8)
+    return ClassificationTask("tiny", x[:128], y[:128], x[128:], y[128:])
+
+
+def run(tmp, extra=(), resume=False, epochs=2):
+    cfg = load_config("mnist-tt-zo").with_overrides([*SETS, *extra, f"train.epochs={epochs}"])
+    method = make_method(cfg, seed=cfg.train.seed)
+    return Trainer(cfg, method, tiny_task(), tmp, progress=False).run(resume=resume), method
+
+
+@pytest.mark.parametrize("extra", [(), ("train.method='bp'",),
+                                   ("train.numerics='fixed'", "train.loss='mse'",
+                                    "train.optimizer='sgd'", "zo.fixed_mu_lsb=8")],
+                         ids=["zo", "bp", "zo-fixed"])
+def test_resume_is_bit_identical(tmp_path, extra):
+    _, straight = run(tmp_path / "a", extra, epochs=2)
+    run(tmp_path / "b", extra, epochs=1)
+    summary, resumed = run(tmp_path / "b", extra, resume=True, epochs=2)
+    for k, v in straight.state().items():
+        assert_array_equal(resumed.state()[k], v)
+    assert summary["epochs"] == 2 and summary["steps"] == 16
+    lines = [json.loads(s) for s in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines if r["kind"] == "eval"] == [0, 1]
+
+
+def test_interrupted_by_max_steps_then_resumed_is_bit_identical(tmp_path):
+    cfg = load_config("mnist-tt-zo").with_overrides([*SETS, "train.epochs=2",
+                                                     "train.schedule_epochs=0"])
+    a = make_method(cfg, seed=0)
+    Trainer(cfg, a, tiny_task(), tmp_path / "a", progress=False).run()
+    cut = cfg.with_overrides(["train.max_steps=5"])
+    Trainer(cut, make_method(cut, seed=0), tiny_task(), tmp_path / "b", progress=False).run()
+    b = make_method(cfg, seed=0)
+    Trainer(cfg, b, tiny_task(), tmp_path / "b", progress=False).run(resume=True)
+    for k, v in a.state().items():
+        assert_array_equal(b.state()[k], v)
+
+
+def test_outputs_and_summary_keys(tmp_path):
+    summary, _ = run(tmp_path, epochs=1)
+    for key in ("task", "method", "numerics", "test_accuracy", "train_forward_passes", "params",
+                "wall_s", "seed"):
+        assert key in summary
+    assert summary["train_forward_passes"] == 8 * (1 + 2 * 3 * 8)  # 8 steps, 8 blocks
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk["params"] == summary["params"]
+    assert (tmp_path / "config.toml").is_file()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_checkpoint_refusals(tmp_path):
+    run(tmp_path / "r", epochs=1)
+    ck = tmp_path / "r" / "checkpoint.npz"
+    data = ck.read_bytes()
+    ck.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        run(tmp_path / "r", resume=True)
+    with open(ck, "wb") as f:
+        np.savez(f, evil=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match="pickled"):
+        run(tmp_path / "r", resume=True)
+    ck.write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(CheckpointError):
+        run(tmp_path / "r", resume=True)
+    run(tmp_path / "s", epochs=1)  # a valid checkpoint of another geometry
+    other = tmp_path / "s" / "checkpoint.npz"
+    (tmp_path / "t").mkdir()
+    run(tmp_path / "t", ("layers.0.ranks=[1,2,2,1]",), epochs=1)
+    (tmp_path / "t" / "checkpoint.npz").write_bytes(other.read_bytes())
+    with pytest.raises(CheckpointError, match="array '.*core.*' is float64"):
+        run(tmp_path / "t", ("layers.0.ranks=[1,2,2,1]",), resume=True)
+
+
+def test_divergence_guard_keeps_last_good_checkpoint(tmp_path):
+    run(tmp_path, epochs=1)
+    good = (tmp_path / "checkpoint.npz").read_bytes()
+    with pytest.raises(TrainingDiverged, match="more than 1.01x the first loss"):
+        run(tmp_path, ("train.lr=50.0", "train.divergence_factor=1.01"), resume=True, epochs=3)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == good
+
+
+def test_learning_rate_schedules():
+    cfg = load_config("mnist-tt-zo").with_overrides(["train.lr=1.0", "train.lr_schedule='exp'",
+                                                     "train.lr_decay=0.5"])
+    assert learning_rate(cfg, 2, 0, 10) == 0.25
+    cfg = cfg.with_overrides(["train.lr_schedule='step'", "train.lr_step_epochs=[1, 3]"])
+    assert [learning_rate(cfg, e, 0, 10) for e in range(4)] == [1.0, 0.5, 0.5, 0.25]
+    cfg = cfg.with_overrides(["train.lr_schedule='cosine'", "train.lr_min_ratio=0.1"])
+    assert learning_rate(cfg, 0, 0, 10) == 1.0
+    assert learning_rate(cfg, 0, 10, 10) == pytest.approx(0.1)

@@ -28,10 +28,11 @@ own forward step (the next stage sees the pre-update output); DFA/sDFA wait for 
 ``greedy``: during epochs ``[k g, (k + 1) g)`` (``g = local.greedy_epochs``) only hidden stage
 ``k`` and the output layer learn; afterwards only the output layer.
 
-Projections: ``lfsr`` codes are regenerated from the hardware LFSR model
-(:func:`fotrain.sw.perturb.rademacher`, seed :func:`~fotrain.sw.perturb.query_seed` of ``(seed,
-stage, class)``), so hardware stores none; this model caches them (``projection_cache`` in the
-memory report). ``uniform`` codes come from a seeded numpy generator and count as stored.
+Projections (:func:`projection_codes`): ``lfsr`` (+-1) and ``lfsr_uniform`` (256-level uniform)
+codes are regenerated from the hardware LFSR model (:mod:`fotrain.sw.perturb`, seed
+:func:`~fotrain.sw.perturb.query_seed` of ``(seed, stage, class)``), so hardware stores none;
+this model caches them (``projection_cache`` in the memory report). ``uniform`` codes come from a
+seeded numpy generator and count as stored.
 
 Diagnostics: every ``local.cosine_every`` steps the BP gradient of the task loss is computed at
 the same parameters (not counted as a training forward pass) and the cosine between each hidden
@@ -54,7 +55,7 @@ from .local_layers import local_error, local_loss_value
 from .local_net import LocalNet, task_loss
 from .local_optim import Optimizer
 from .method import step_rng
-from .perturb import query_seed, rademacher
+from .perturb import lfsr_bits, query_seed, rademacher
 
 __all__ = ["LocalMethod", "MemTracker", "projection_codes"]
 
@@ -83,13 +84,19 @@ def projection_codes(kind: str, seed: int, stage: int, units: int, classes: int,
                      dtype: Any) -> npt.NDArray[np.floating]:
     """Code matrix ``S`` ``(units, classes)`` of hidden stage ``stage``.
 
-    ``lfsr``: column ``c`` is ``rademacher(query_seed(seed, stage, c), units)`` (LFSR stream bit
-    ``u`` -> +1 / -1), regenerated on demand. ``uniform``: U(-1, 1) from
-    ``default_rng([seed, 0xC0DE, stage])``.
+    Column ``c`` comes from the LFSR stream of seed ``query_seed(seed, 0x10CA1 + stage, c)``:
+    ``lfsr``: stream bit ``u`` -> +1 / -1 (Rademacher); ``lfsr_uniform``: stream bits ``8u ..
+    8u + 7`` read as an unsigned byte ``v`` (bit ``8u`` is the LSB) -> ``(2 v + 1) / 256 - 1``,
+    256 levels uniform on (-1, 1). Both are regenerated on demand (hardware stores none).
+    ``uniform``: U(-1, 1) from ``default_rng([seed, 0xC0DE, stage])``, stored.
     """
-    if kind == "lfsr":
+    if kind in ("lfsr", "lfsr_uniform"):
         seeds = [query_seed(seed, 0x10CA1 + stage, c) for c in range(classes)]
-        return rademacher(seeds, units).T.astype(dtype)
+        if kind == "lfsr":
+            return rademacher(seeds, units).T.astype(dtype)
+        bits = lfsr_bits(seeds, units * 8).reshape(classes, units, 8).astype(np.int64)
+        v = (bits << np.arange(8, dtype=np.int64)).sum(axis=-1)
+        return ((2 * v + 1) / 256.0 - 1).T.astype(dtype)
     rng = np.random.default_rng([int(seed), 0xC0DE, int(stage)])
     return rng.uniform(-1, 1, (units, classes)).astype(dtype)
 
@@ -312,7 +319,7 @@ class LocalMethod:
              "projection": stored if self.cfg.local.projection == "uniform" else 0}
         m["training_state"] = sum(m.values())
         m["parameters"] = int(sum(a.nbytes for a in self.p.values()))
-        m["projection_cache"] = stored if self.cfg.local.projection == "lfsr" else 0
+        m["projection_cache"] = stored if self.cfg.local.projection != "uniform" else 0
         return m
 
     def summary(self) -> dict[str, Any]:

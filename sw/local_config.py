@@ -5,6 +5,9 @@ Owned by the local-learning work; see ``fotrain.sw.local`` for the rules themsel
 
 Network = front end (``arch``) + the fully connected stack ``Config.layers``:
 
+- ``arch = "none"`` (the default: no ``[local]`` network chosen) behaves as ``mlp`` for the local
+  rules; the method registry sends ``train.method = "bp"`` to ``LocalMethod`` only when ``arch``
+  is set (``mlp``, ``cnn``, ``rnn``), else to the network BP reference.
 - ``arch = "mlp"``: no front end; ``layers[:-1]`` are hidden (each learns from its own local
   target), ``layers[-1]`` is the output layer (learns from the task loss ``train.loss``).
 - ``arch = "cnn"``: ``len(conv_channels)`` blocks conv(k x k, stride 1, 'same' padding) ->
@@ -15,8 +18,9 @@ Network = front end (``arch``) + the fully connected stack ``Config.layers``:
   ``layers`` read the top layer's last state.
 
 Targets: hidden unit ``u`` of a layer with class ``c`` gets ``t = target_amp * S[u, c]`` where
-``S`` is a fixed code matrix (``projection``: ``lfsr`` = Rademacher +-1 codes regenerated from
-LFSR seeds, nothing stored; ``uniform`` = U(-1, 1) entries from a seeded numpy generator, stored).
+``S`` is a fixed code matrix (``projection``: ``lfsr`` = Rademacher +-1 codes, ``lfsr_uniform`` =
+256-level uniform codes on (-1, 1), both regenerated from LFSR seeds so nothing is stored;
+``uniform`` = U(-1, 1) entries from a seeded numpy generator, stored).
 DRTP, DFA and sDFA use the same ``S`` (scaled by ``target_amp``) as their feedback matrix.
 """
 
@@ -42,7 +46,7 @@ class LocalConfig(Section):
     ``p = sigmoid(t)``.
     """
 
-    arch: str = "mlp"
+    arch: str = "none"
     projection: str = "lfsr"
     target_amp: float = 3.0
     local_loss: str = "mse"
@@ -71,8 +75,8 @@ class LocalConfig(Section):
     fixed_grad_width: int = 32
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "arch": ("mlp", "cnn", "rnn"),
-        "projection": ("lfsr", "uniform"),
+        "arch": ("none", "mlp", "cnn", "rnn"),
+        "projection": ("lfsr", "lfsr_uniform", "uniform"),
         "local_loss": ("mse", "l1", "smooth_l1", "bce"),
         "schedule": ("simultaneous", "greedy"),
         "dtype": ("float32", "float64"),

@@ -60,7 +60,7 @@ class FixedMLP:
 
     def __init__(self, cfg: Any, net: Any, seed: int):
         t, lc = cfg.train, cfg.local
-        if lc.arch != "mlp":
+        if lc.arch not in ("none", "mlp"):
             raise ConfigError(f"local.arch: fixed point supports 'mlp' only, got {lc.arch!r}")
         for i, layer in enumerate(cfg.layers):
             if layer.kind != "dense":

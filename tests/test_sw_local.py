@@ -261,6 +261,14 @@ def test_cosine_logged_and_shallow_freezes_hidden():
     assert not np.array_equal(sh.p["fc2.w"], before["fc2.w"])
 
 
+def test_arch_none_is_an_mlp():
+    a = LocalMethod(make_cfg(local={"arch": "none"}))
+    b = LocalMethod(make_cfg(local={"arch": "mlp"}))
+    x, y = batch(a)
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    assert Config().local.arch == "none"
+
+
 def test_greedy_schedule_trains_one_stage_per_phase():
     m = LocalMethod(make_cfg("tpsgd", local={"schedule": "greedy", "greedy_epochs": 2}))
     x, y = batch(m, b=8)

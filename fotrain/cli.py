@@ -53,7 +53,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    result = run_bench(args.what, batch=args.batch, repeats=args.repeats, seed=args.seed)
+    batch = args.batch or (256 if args.what == "fixed" else 128)
+    result = run_bench(args.what, batch=batch, repeats=args.repeats, seed=args.seed)
     text = json.dumps(result, indent=2)
     if args.out:
         from pathlib import Path
@@ -97,6 +98,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
                            log=lambda s: print(s, file=sys.stderr))
     print(json.dumps(summary, indent=2))
     print(f"fotrain: run written to {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .studies import run_variance_study
+
+    result = run_variance_study(Path(args.out), queries=args.queries, repeats=args.repeats,
+                                batch=args.batch, seed=args.seed, data_dir=args.data_dir,
+                                progress=not args.no_progress)
+    for r in result["rows"]:
+        print(f"{r['label']:>10}: d = {r['d']:>7,}  cos = {r['cos_mean']:.4f} +- "
+              f"{r['cos_std']:.4f} (theory {r['cos_theory']:.4f})  |g_hat - g|^2/|g|^2 = "
+              f"{r['err_mean']:.4g} (theory {r['err_theory']:.4g})")
+    print(f"fotrain: wrote {args.out}/variance.json and variance.png", file=sys.stderr)
     return 0
 
 
@@ -162,12 +179,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser("study", help="measurements with plots (the ZO variance claim)",
+                       description="variance: cosine and error of the ZO gradient estimate "
+                                   "against the true gradient, vs the perturbed dimension, for "
+                                   "the MNIST net as TT layers of rank 1..8 and dense. Writes "
+                                   "OUT/variance.json and OUT/variance.png.")
+    p.add_argument("what", choices=["variance"], help="which study")
+    p.add_argument("--out", default="runs/study-variance", help="output directory")
+    p.add_argument("--queries", type=_positive, default=10, help="directions per estimate")
+    p.add_argument("--repeats", type=_positive, default=10, help="estimates per network")
+    p.add_argument("--batch", type=_positive, default=64, help="mini-batch size")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--data-dir", metavar="D", help="dataset directory (default $FOTRAIN_DATA)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_study)
+
     p = sub.add_parser("bench", help="benchmarks that print JSON (not timed tests)",
                        description="fixed: fixed-point vs float TT forward of the default layer "
                                    "(goal <= 3x) and fotrain vs fxpmath on the same fixed-point "
-                                   "multiply-accumulate (goal >= 100x; needs the `bench` extra).")
-    p.add_argument("what", choices=["fixed"], help="which benchmark")
-    p.add_argument("--batch", type=_positive, default=256, help="batch size (default 256)")
+                                   "multiply-accumulate (goal >= 100x; needs the `bench` extra). "
+                                   "zo: one ZO step of mnist-tt-zo vs a straightforward PyTorch "
+                                   "CPU version (goal ratio <= 1; needs torch).")
+    p.add_argument("what", choices=["fixed", "zo"], help="which benchmark")
+    p.add_argument("--batch", type=_positive, default=None,
+                   help="batch size (default 256 for fixed, the preset's 128 for zo)")
     p.add_argument("--repeats", type=_positive, default=20, help="timed repeats (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")

@@ -1,9 +1,9 @@
 """Method registry: ``cfg.train.method`` (and ``numerics``) -> a :class:`Method` instance.
 
 Rule: ``zo`` / ``hybrid`` -> :mod:`.zo` (float) or :mod:`.zo_fixed` (fixed); the local rules
-``tpsgd drtp dfa sdfa shallow`` -> :mod:`.local`; ``bp`` -> :mod:`.local` for CNN and RNN
-front ends (``local.arch``), else the network backprop reference :mod:`.bp` (MLPs of TT or dense
-layers, which every other method's network also is).
+``tpsgd drtp dfa sdfa shallow`` -> :mod:`.local`; ``bp`` -> :mod:`.local` when the config sets
+``local.arch`` (``mlp``, ``cnn``, ``rnn``: the local-learning presets' BP baseline, with the same
+memory accounting), else the network backprop reference :mod:`.bp`.
 """
 
 from .config import Config
@@ -25,7 +25,7 @@ def make_method(cfg: Config, *, seed: int) -> Method:
 
         return ZOMethod(cfg, seed=seed)
     if m in ("tpsgd", "drtp", "dfa", "sdfa", "shallow") or (
-            m == "bp" and cfg.local.arch in ("cnn", "rnn")):
+            m == "bp" and cfg.local.arch != "none"):
         from .local import LocalMethod
 
         return LocalMethod(cfg, seed=seed)

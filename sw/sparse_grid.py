@@ -12,9 +12,10 @@ Smolyak rule in ``d`` dimensions is the combination technique with ``q = d + L -
 after which coinciding nodes are merged (weights summed; key: coordinates rounded to 1e-12, the
 1-D nodes of different levels are far apart and each 1-D rule is computed once, so the key is
 exact in practice). It is exact for every polynomial of total degree ``<= 2L - 1``, weights sum to
-1, and the rule is symmetric (``w(z) == w(-z)``). Node counts (computed): ``2d^2 + 2d + 1`` for
-``L = 3`` (925 for ``d = 21``: centre weight ``(d-1)(d-2)/2 + 2d/3``, ``+-1`` on one axis
-``-(d-1)/2``, ``+-sqrt 3`` on one axis ``1/6``, ``(+-1, +-1)`` on a coordinate pair ``1/4``).
+1, and the rule is symmetric (``w(z) == w(-z)``). Node counts (computed): ``2d^2 + 2d + 1``
+for ``L = 3``, ``d >= 2`` (925 for ``d = 21``: centre weight ``(d-1)(d-2)/2 + 2d/3``, ``+-1``
+on one axis ``-(d-1)/2``, ``+-sqrt 3`` on one axis ``1/6``, ``(+-1, +-1)`` on a coordinate pair
+``1/4``; for ``d = 1`` the ``+-1`` weight is 0 and such zero-weight nodes are dropped).
 
 Cost: the rule is built from sparse multi-indices (only coordinates with ``l_i > 1`` are
 enumerated), ``O(K_raw * d)`` memory for ``K_raw`` unmerged nodes; results are cached per

@@ -267,6 +267,8 @@ class TTEngine(wiring.Component):
                         m.d.sync += core.eq(0)
                     with m.Else():
                         m.d.sync += core.eq(core + 1)
+            with m.Default():  # unreachable state code: recover to waiting (and a full case)
+                m.d.sync += st.eq(_WAIT)
 
         # -- MAC pipeline ---------------------------------------------------------------------
         issuing = st == _ISSUE
@@ -281,11 +283,11 @@ class TTEngine(wiring.Component):
         m.d.sync += [v1.eq(issuing), first1.eq(first0), last1.eq(last0), oaddr1.eq(out_addr)]
         src_word = Signal(lanes * aw)
         with m.Switch(src):
-            with m.Case(0):
-                m.d.comb += src_word.eq(xr.data)
             for b, pr in prs.items():
                 with m.Case(b + 1):
                     m.d.comb += src_word.eq(pr.data)
+            with m.Default():  # 0: the input buffer X
+                m.d.comb += src_word.eq(xr.data)
         opa = [Signal(signed(aw), name=f"opa{lane}") for lane in range(lanes)]
         opb = Signal(signed(ww))
         v2, first2, last2 = Signal(), Signal(), Signal()

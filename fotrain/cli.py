@@ -211,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .hwcli import add_hw_commands  # emit / synth: imports amaranth only when they run
 
     add_hw_commands(sub)
+    from .compare_cli import add_compare_command
+    add_compare_command(sub)
     return parser
 
 

@@ -1,0 +1,150 @@
+"""The ``fotrain compare`` subcommand: fixed-point vs float word-length sweeps (``compare.py``).
+
+``add_compare_command(sub)`` registers it on the main parser's subparsers. The handler imports
+the sweep engine lazily; user mistakes raise :class:`~fotrain.sw.errors.FotrainError` (one line,
+exit 2). Prints the smallest word length within tolerance per entry (stdout) and where the
+outputs went (stderr).
+"""
+
+import argparse
+import sys
+
+__all__ = ["add_compare_command"]
+
+DESCRIPTION = """\
+Train each preset in float and in fixed point at every word length (and rounding), repeated over
+seeds, in parallel worker processes; an interrupted sweep started again skips finished runs and
+resumes unfinished ones. Writes OUT/results.csv, OUT/results.json, PNG plots and OUT/report.md
+(the smallest word length within 0.5 points of float accuracy, or 2x its relative L2 error).
+Word-length rule: weight and act get BITS bits with the preset's integer bits, the accumulator
+frac = act.frac + weight.frac and the width validation demands; --set overrides apply after.
+"""
+
+EPILOG = """\
+examples:
+  fotrain compare mnist-tt-zo-fixed16 --bits 8,12,16 --seeds 2 --out runs/cmp
+  fotrain compare mnist-mlp-tpsgd-fixed16 --bits 6,8,16 --rounding TRN,RND \\
+      --set train.train_limit=10000 --set train.epochs=1
+  fotrain compare --default          the curated study; writes docs/compare (about an hour)
+  fotrain compare --default --dry-run   list its runs without training
+"""
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import DEFAULT_OUT, Entry, compare, parse_bits, parse_roundings
+    from .sw.errors import FotrainError
+
+    sets = list(args.set or [])
+    bits = parse_bits(args.bits) if args.bits is not None else None
+    roundings = parse_roundings(args.rounding) if args.rounding is not None else None
+    curve = parse_bits(args.curve_bits) if args.curve_bits else None
+    if args.default:
+        from .compare import resolve_default_study
+
+        if args.presets:
+            raise FotrainError("compare: give presets or --default, not both")
+        entries, missing = resolve_default_study()
+        if bits or roundings or args.seeds:
+            import dataclasses
+
+            entries = [dataclasses.replace(
+                e, bits=bits or e.bits, roundings=roundings or e.roundings,
+                seeds=args.seeds or e.seeds) for e in entries]
+        out = args.out or DEFAULT_OUT
+    else:
+        if not args.presets:
+            raise FotrainError("compare: give at least one preset (or --default)")
+        from .sw.config import load_config
+
+        for p in args.presets:
+            load_config(p)  # unknown preset / unreadable file: one line
+        entries = [Entry(p, p, (), bits or (4, 6, 8, 10, 12, 16, 20, 24),
+                         roundings or (None,), args.seeds or 1)
+                   for p in dict.fromkeys(args.presets)]
+        missing = []
+        out = args.out or "runs/compare"
+    command = _command_line(args)
+    result = compare(entries, out, runs_dir=args.runs, sets=sets, jobs=args.jobs,
+                     data_dir=args.data_dir, progress=not args.no_progress,
+                     keep_checkpoints=args.keep_checkpoints, missing=missing,
+                     command=command,
+                     curve_bits=curve, dry_run=args.dry_run,
+                     log=lambda s: print(s, file=sys.stderr))
+    if args.dry_run:
+        specs = result["specs"]
+        for s in specs:
+            print(f"{s.status:8s} {s.run_dir}")
+        for m in missing:
+            print(f"missing  {m['label']}: {m['reason']}")
+        print(f"fotrain: {len(specs)} runs planned, "
+              f"{sum(s.status in ('done', 'failed') for s in specs)} already finished",
+              file=sys.stderr)
+        return 0
+    for m in result["min_bits"]:
+        verdict = f"{m['min_bits']} bits" if m["min_bits"] is not None else "none tested"
+        ref = "-" if m["float"] is None else f"{m['float']:.4g}"
+        print(f"{m['label']:>24} {m['rounding']:>8}: float {m['metric_name']} {ref}; "
+              f"smallest word length within {m['tolerance']}: {verdict}")
+    for m in missing:
+        print(f"{m['label']:>24}: not covered ({m['reason']})")
+    bad = [r for r in result["rows"] if r["status"] == "crashed"]
+    if bad:
+        raise FotrainError(f"compare: {len(bad)} runs crashed (first: {bad[0]['run_dir']}: "
+                           f"{bad[0]['message']}); outputs written, rerun to retry them")
+    return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that regenerates these results (flags that change them only)."""
+    import shlex
+
+    parts = ["fotrain", "compare", *(["--default"] if args.default else []), *args.presets]
+    for flag, value in (("--bits", args.bits), ("--rounding", args.rounding),
+                        ("--seeds", args.seeds), ("--out", args.out), ("--runs", args.runs)):
+        if value is not None:
+            parts += [flag, str(value)]
+    for s in args.set or []:
+        parts += ["--set", s]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_compare_command(sub) -> None:
+    """Register ``fotrain compare`` on the main parser's subparsers."""
+    p = sub.add_parser("compare", help="fixed-point vs float training: word-length sweeps",
+                       description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("presets", metavar="PRESET", nargs="*",
+                   help="presets (or .toml configs) whose method has fixed-point numerics")
+    p.add_argument("--default", action="store_true",
+                   help="the curated study (ZO-TT, hybrid, tpSGD, DRTP, HJB-20d where they "
+                        "have fixed numerics) into docs/compare")
+    p.add_argument("--bits", metavar="B,B,...",
+                   help="word lengths in 2..32 (default 4,6,8,10,12,16,20,24)")
+    p.add_argument("--rounding", metavar="R,R,...",
+                   help="TRN, RND, RND_CONV for weight, act and acc (default: the preset's)")
+    p.add_argument("--seeds", type=_workers, help="seeds 0..N-1 per setting (default 1)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output directory (default runs/compare; --default: docs/compare)")
+    p.add_argument("--runs", metavar="DIR", help="run directories (default OUT/runs)")
+    p.add_argument("--jobs", type=_workers, default=2, help="worker processes (default 2)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override for every run, after scaling (repeatable; e.g. "
+                        "--set train.epochs=1 --set formats.act.width=12)")
+    p.add_argument("--data-dir", metavar="D", help="dataset directory (default $FOTRAIN_DATA)")
+    p.add_argument("--curve-bits", metavar="B,B,...",
+                   help="word lengths in the learning-curve plot (default: up to 4 spread)")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep finished runs' checkpoint.npz (default: delete them)")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the runs only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_compare)

@@ -25,8 +25,9 @@ from fotrain.sw.qformat import Overflow, Rounding
 __all__ = ["FLUSH_CYCLES", "CorePlan", "EnginePlan", "make_plan"]
 
 #: Cycles from the last MAC issue of a core to the cycle after its last buffer write (the
-#: pipeline: read, operand register, product, accumulate, round, saturate, write).
-FLUSH_CYCLES = 6
+#: pipeline: read, RAM output register, operand register, product, accumulate, round,
+#: saturate, write).
+FLUSH_CYCLES = 7
 
 #: Activations the engine can fuse after the last core's requantization.
 FUSED_ACTIVATIONS = ("none", "relu")

@@ -83,9 +83,9 @@ class TTEngine(wiring.Component):
         Progress counters for the cycle checker: a group is in the contraction, a MAC issues this
         cycle, the core being contracted.
 
-    Latency and throughput: ``FLUSH_CYCLES`` (6) from a core's last MAC issue to its last buffer
+    Latency and throughput: ``FLUSH_CYCLES`` (7) from a core's last MAC issue to its last buffer
     write; one cycle per core to start; per group of ``L`` samples
-    ``C = sum_k (1 + R_k M_k K_k + 6)`` cycles (``K = r_{k-1} n_k``, ``M = m_k r_k``,
+    ``C = sum_k (1 + R_k M_k K_k + 7)`` cycles (``K = r_{k-1} n_k``, ``M = m_k r_k``,
     ``R = prod(m_<k) prod(n_>k)``). Loading the next group overlaps cores ``1..d-1`` and
     draining the previous group overlaps the cores before the first one writing its buffer, so
     a batch of ``B`` samples, ``G = ceil(B / L)`` groups, takes
@@ -277,27 +277,39 @@ class TTEngine(wiring.Component):
         if plan.bias:
             m.d.comb += brp.addr.eq(out_addr)
 
-        # S1: memory data -> operand registers
+        # S1: memory data registered as it leaves the RAMs (the BRAM output register: RAM
+        # clock-to-out plus routing alone is ~9.5 ns on an ECP5); S1b: source mux -> operands
         v1, first1, last1 = Signal(), Signal(), Signal()
         oaddr1 = Signal.like(out_addr)
         m.d.sync += [v1.eq(issuing), first1.eq(first0), last1.eq(last0), oaddr1.eq(out_addr)]
+        xq = Signal(lanes * aw)
+        pq = {b: Signal(lanes * aw, name=f"p{b}q") for b in prs}
+        wq = Signal(signed(ww))
+        m.d.sync += [xq.eq(xr.data), wq.eq(wrp.data)]
+        m.d.sync += [pq[b].eq(pr.data) for b, pr in prs.items()]
+        v1b, first1b, last1b = Signal(), Signal(), Signal()
+        oaddr1b = Signal.like(out_addr)
+        m.d.sync += [v1b.eq(v1), first1b.eq(first1), last1b.eq(last1), oaddr1b.eq(oaddr1)]
+        bias1b = Signal(signed(aw))
+        if plan.bias:
+            m.d.sync += bias1b.eq(brp.data)
         src_word = Signal(lanes * aw)
         with m.Switch(src):
-            for b, pr in prs.items():
+            for b in prs:
                 with m.Case(b + 1):
-                    m.d.comb += src_word.eq(pr.data)
+                    m.d.comb += src_word.eq(pq[b])
             with m.Default():  # 0: the input buffer X
-                m.d.comb += src_word.eq(xr.data)
+                m.d.comb += src_word.eq(xq)
         opa = [Signal(signed(aw), name=f"opa{lane}") for lane in range(lanes)]
         opb = Signal(signed(ww))
         v2, first2, last2 = Signal(), Signal(), Signal()
         oaddr2 = Signal.like(out_addr)
-        m.d.sync += [opb.eq(wrp.data), v2.eq(v1), first2.eq(first1), last2.eq(last1),
-                     oaddr2.eq(oaddr1)]
+        m.d.sync += [opb.eq(wq), v2.eq(v1b), first2.eq(first1b), last2.eq(last1b),
+                     oaddr2.eq(oaddr1b)]
         m.d.sync += [opa[lane].eq(src_word.word_select(lane, aw)) for lane in range(lanes)]
         bias2 = Signal(signed(aw))
         if plan.bias:
-            m.d.sync += bias2.eq(brp.data)
+            m.d.sync += bias2.eq(bias1b)
 
         # S2: products
         prod = [Signal(signed(aw + ww), name=f"prod{lane}") for lane in range(lanes)]

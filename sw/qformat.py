@@ -265,9 +265,16 @@ class QFormat:
     # -- conversions -----------------------------------------------------------------------------
     def fit(self, codes: npt.ArrayLike, *, stats: OverflowStats | None = None,
             site: str = "fit") -> IntArray:
-        """Apply this format's overflow mode to integer codes already at this binary point."""
+        """Apply this format's overflow mode to integer codes already at this binary point.
+
+        Returns the input array itself (no copy) when every code is already in range.
+        """
         c = np.asarray(codes, dtype=np.int64)
         lo, hi = self.min_code, self.max_code
+        if c.size == 0 or (int(c.min()) >= lo and int(c.max()) <= hi):
+            if stats is not None:
+                stats.add(site, 0)
+            return c
         if stats is not None:
             stats.add(site, int(np.count_nonzero((c < lo) | (c > hi))))
         if self.overflow is Overflow.WRAP:

@@ -36,13 +36,14 @@ from .method import step_rng
 from .model import activate_fixed, init_params, param_names, quantize_params
 from .netmethod import restore_arrays
 from .perturb import query_seed, rademacher
-from .qformat import OverflowStats, Rounding, mac, requantize, round_shift, shift_left
+from .qformat import Overflow, OverflowStats, Rounding, round_shift
 from .tt import contract_from, core_matrix, stack_queries
 from .zo import block_plan
 
 __all__ = ["ZOFixedMethod", "lr_multiplier", "mse_loss_codes"]
 
 IntArray = npt.NDArray[np.int64]
+FloatCodes = npt.NDArray[np.float64]  # integer codes carried exactly in float64
 MANTISSA_BITS = 12
 
 
@@ -69,6 +70,9 @@ class ZOFixedMethod:
             raise ConfigError("zo: fixed numerics implement method 'zo' with estimator 'rge' and"
                               f" blocks 'core'; got {cfg.train.method}/{cfg.zo.estimator}/"
                               f"{cfg.zo.blocks}")
+        if cfg.formats.acc.width > 53:
+            raise ConfigError(f"formats.acc.width: {cfg.formats.acc.width} > 53; the integer ZO "
+                              "trainer carries codes exactly in float64 (53-bit significand)")
         if cfg.zo.sided != "antithetic" or cfg.train.loss != "mse":
             raise ConfigError("train.loss: fixed numerics use antithetic queries and the mse "
                               f"loss; got {cfg.zo.sided}/{cfg.train.loss}")
@@ -99,38 +103,68 @@ class ZOFixedMethod:
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         f = self.cfg.formats
-        return f.act.to_float(self._forward_codes(self.q, f.act.quantize(x))[0])
+        xq = f.act.quantize(x).astype(np.float64)
+        return self._forward_codes(self._float_params(), xq)[0] * f.act.lsb
 
     def summary(self) -> dict[str, Any]:
         return {"overflow_events": self.stats.total, "overflow_by_site": self.stats.counts}
 
     # -- integer forward with caches -------------------------------------------------------------
+    # Codes travel as float64 arrays holding integers: every accumulator is below 2**53 (the
+    # config's accumulator rule with acc.width <= 53), so GEMMs, power-of-two scaling, floor
+    # and clip are exact and the results equal the int64 reference bit for bit (tested), at BLAS
+    # speed and without int64 <-> float64 conversions.
     def _fmt(self, name: str):
         f = self.cfg.formats
         return f.act if name.endswith(".bias") else f.weight
 
-    def _layer(self, q: dict[str, IntArray], i: int, h: IntArray | None, cache: dict | None,
-               stats: OverflowStats | None, start_core: int = 0, t_start=None,
-               batch: int = 0) -> IntArray:
+    def _fit(self, c: FloatCodes, fmt, stats: OverflowStats | None, site: str) -> FloatCodes:
+        lo, hi = fmt.min_code, fmt.max_code
+        if c.size == 0 or (c.min() >= lo and c.max() <= hi):
+            if stats is not None:
+                stats.add(site, 0)
+            return c
+        if stats is not None:
+            stats.add(site, int(np.count_nonzero((c < lo) | (c > hi))))
+        if fmt.overflow is Overflow.WRAP:
+            base = float(-(1 << (fmt.width - 1)) if fmt.signed else 0)
+            return np.mod(c - base, float(1 << fmt.width)) + base
+        return np.clip(c, lo, hi, out=c)  # c is always a fresh array owned by _round / caller
+
+    def _round(self, acc: FloatCodes, stats: OverflowStats | None, site: str) -> FloatCodes:
+        """``acc`` (acc format) -> ``act`` codes: drop ``weight.frac`` LSBs by ``act.rounding``."""
+        f = self.cfg.formats
+        v = np.multiply(acc, 2.0 ** -(f.acc.frac - f.act.frac))  # the only new array
+        if f.act.rounding is Rounding.RND:
+            v += 0.5
+        if f.act.rounding is Rounding.RND_CONV:
+            np.rint(v, out=v)
+        else:
+            np.floor(v, out=v)
+        return self._fit(v, f.act, stats, site)
+
+    def _layer(self, q: dict[str, FloatCodes], i: int, h: FloatCodes | None,
+               cache: dict | None, stats: OverflowStats | None, start_core: int = 0,
+               t_start=None, batch: int = 0) -> FloatCodes:
         """Fixed layer ``i``: pre-activation codes (``tt_forward_fixed`` semantics).
 
         With ``t_start`` it resumes a TT layer at ``start_core`` on a running tensor of
         ``batch`` samples. ``cache`` receives the core inputs ``T`` and the final accumulator
         ``acc`` (before the bias).
         """
-        f, layer = self.cfg.formats, self.cfg.layers[i]
+        layer = self.cfg.layers[i]
         if layer.kind == "dense":
-            acc = mac(h, f.act, q[f"{i}.w"].T, f.weight, f.acc)
+            acc = h @ q[f"{i}.w"].T
         else:
             cores = [q[f"{i}.core{k}"] for k in range(len(layer.in_modes))]
             mats = [core_matrix(g) for g in cores]
             last = len(cores) - 1
 
-            def step(t: IntArray, k: int) -> IntArray:
-                acc = mac(mats[k], f.weight, t, f.act, f.acc)
+            def step(t: FloatCodes, k: int) -> FloatCodes:
+                acc = mats[k] @ t
                 if k == last:  # rounded below, after the bias joins
                     return acc
-                return requantize(acc, f.acc, f.act, stats=stats, site=f"{i}.core{k}")
+                return self._round(acc, stats, f"{i}.core{k}")
 
             if t_start is None:
                 t_start, batch = np.ascontiguousarray(h.T), h.shape[0]
@@ -144,11 +178,18 @@ class ZOFixedMethod:
 
     def _finish(self, q, i, acc, stats):
         """Add the layer's bias into the accumulator and round once into ``act``."""
-        f = self.cfg.formats
         bias = q.get(f"{i}.bias")
         if bias is not None:
-            acc = acc + shift_left(bias, f.acc, f.weight.frac)
-        return requantize(acc, f.acc, f.act, stats=stats, site=f"{i}.out")
+            acc = acc + bias * 2.0**self.cfg.formats.weight.frac
+        return self._round(acc, stats, f"{i}.out")
+
+    def _activate(self, name: str, z: FloatCodes, stats) -> FloatCodes:
+        if name == "relu":
+            return np.maximum(z, 0.0)
+        if name == "none":
+            return z
+        return activate_fixed(name, z.astype(np.int64), self.cfg.formats.act,
+                              stats).astype(np.float64)
 
     def _forward_codes(self, q, x_codes, caches=None, start=0, stats=None):
         h = x_codes
@@ -158,23 +199,26 @@ class ZOFixedMethod:
             if caches is not None:
                 cache["h"], cache["z"] = h, z
                 caches[i] = cache
-            h = activate_fixed(self.cfg.layers[i].activation, z, self.cfg.formats.act, stats)
+            h = self._activate(self.cfg.layers[i].activation, z, stats)
         return h, caches
 
-    def _perturbed_scores(self, name: str, u: IntArray, caches: dict, s: int,
-                          stats: OverflowStats) -> IntArray:
+    def _perturbed_scores(self, name: str, u: npt.NDArray[Any], caches: dict, s: int,
+                          stats: OverflowStats, q: dict[str, FloatCodes] | None = None
+                          ) -> FloatCodes:
         """Scores ``(2Q, B, C)`` for ``theta + s u_q`` (first ``Q``) and ``theta - s u_q``."""
-        f, q = self.cfg.formats, self.q
+        f = self.cfg.formats
+        q = q if q is not None else self._float_params()
+        u = np.asarray(u, np.float64)
         i = int(name.split(".")[0])
         layer, c = self.cfg.layers[i], caches[i]
         nq, batch = u.shape[0], c["h"].shape[0]
-        signs = np.array([s, -s], np.int64)
+        signs = np.array([s, -s], np.float64)
         if name.endswith(".bias"):  # the bias joins the final accumulator: re-round it
             moved = q[name][None, None] + signs[:, None, None] * u[None]  # (2, Q, M)
-            acc = c["acc"][None, None] + shift_left(moved, f.acc, f.weight.frac)[:, :, None, :]
-            zq = requantize(acc, f.acc, f.act, stats=stats, site=f"{i}.out")
+            acc = c["acc"][None, None] + (moved * 2.0**f.weight.frac)[:, :, None, :]
+            zq = self._round(acc, stats, f"{i}.out")
         elif name.endswith(".w"):
-            du = np.einsum("bi,qoi->qbo", c["h"], u)  # exact small ints
+            du = np.einsum("bi,qoi->qbo", c["h"], u, optimize=True)
             acc = c["acc"][None, None] + signs[:, None, None, None] * du[None]
             zq = self._finish(q, i, acc, stats)
         else:
@@ -182,14 +226,14 @@ class ZOFixedMethod:
             cores = [q[f"{i}.core{j}"] for j in range(len(layer.in_modes))]
             r0, n, m, r1 = cores[k].shape
             t_in = c["T"][k]
-            base = mac(core_matrix(cores[k]), f.weight, t_in, f.act, f.acc)
+            base = core_matrix(cores[k]) @ t_in
             du = np.matmul(u.reshape(nq, r0 * n, m * r1).transpose(0, 2, 1), t_in)
             acc = base[None, None] + signs[:, None, None, None] * du[None]  # (2, Q, mr, cols)
             acc = acc.reshape(2 * nq, m * r1, -1)
             rest = math.prod(layer.in_modes[k + 1:])
             i_done = math.prod(layer.out_modes[:k])
             if k < len(cores) - 1:
-                acc = requantize(acc, f.acc, f.act, stats=stats, site=f"{i}.core{k}")
+                acc = self._round(acc, stats, f"{i}.core{k}")
                 t = stack_queries(acc, 2 * nq, m, r1, rest, batch, i_done)
                 zq = self._layer(q, i, None, None, stats, start_core=k + 1, t_start=t,
                                  batch=2 * nq * batch)
@@ -198,9 +242,12 @@ class ZOFixedMethod:
                 zq = self._finish(q, i, np.ascontiguousarray(t.reshape(-1, 2 * nq * batch).T),
                                   stats)
         zq = zq.reshape(2 * nq * batch, -1)
-        h = activate_fixed(layer.activation, zq, f.act, stats)
+        h = self._activate(layer.activation, zq, stats)
         out, _ = self._forward_codes(q, h, start=i + 1, stats=stats)
         return out.reshape(2 * nq, batch, -1)
+
+    def _float_params(self) -> dict[str, FloatCodes]:
+        return {k: v.astype(np.float64) for k, v in self.q.items()}
 
     # -- the step --------------------------------------------------------------------------------
     def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
@@ -208,10 +255,11 @@ class ZOFixedMethod:
         cfg, zo, f = self.cfg, self.cfg.zo, self.cfg.formats
         step_rng(self.seed, step)  # no numpy randomness: directions come from the LFSR
         s, nq, batch = zo.fixed_mu_lsb, zo.queries, len(y)
-        xq = f.act.quantize(x, stats=self.stats, site="input")
+        xq = f.act.quantize(x, stats=self.stats, site="input").astype(np.float64)
+        qf = self._float_params()
         caches: dict[int, Any] = {}
-        out, _ = self._forward_codes(self.q, xq, caches, stats=self.stats)
-        base = int(mse_loss_codes(out, y, f.act.frac))
+        out, _ = self._forward_codes(qf, xq, caches, stats=self.stats)
+        base = int(mse_loss_codes(out.astype(np.int64), y, f.act.frac))
         self._forward += 1
         updates: dict[str, IntArray] = {}
         zero_diff = zero_upd = total_upd = 0
@@ -222,9 +270,9 @@ class ZOFixedMethod:
                                 cfg.hardware.prng_width) for j in range(nq)]
             u = rademacher(seeds, math.prod(shape), cfg.hardware.prng_width)
             u = u.astype(np.int64).reshape((nq, *shape))
-            scores = self._perturbed_scores(name, u, caches, s, self.stats)
+            scores = self._perturbed_scores(name, u, caches, s, self.stats, qf)
             self._forward += 2 * nq
-            losses = mse_loss_codes(scores, y, f.act.frac)
+            losses = mse_loss_codes(scores.astype(np.int64), y, f.act.frac)
             dl = losses[:nq] - losses[nq:]
             zero_diff += int(np.count_nonzero(dl == 0))
             g = np.tensordot(dl, u, axes=1)  # exact int64

@@ -125,7 +125,8 @@ def test_fixed_perturbed_scores_equal_separate_integer_forwards(preset):
     rng = np.random.default_rng(0)
     xq = cfg.formats.act.quantize(rng.random((3, cfg.in_features)))
     caches = {}
-    m._forward_codes(m.q, xq, caches)
+    base, _ = m._forward_codes(m._float_params(), xq.astype(np.float64), caches)
+    assert_array_equal(base, network_forward_fixed(cfg, m.q, xq))
     for name in m.q:
         u = rng.choice([-1, 1], size=(2,) + m.q[name].shape).astype(np.int64)
         got = m._perturbed_scores(name, u, caches, 7, OverflowStats())

@@ -149,3 +149,18 @@ def test_resume_is_bit_identical(tmp_path, numerics, method, local):
     saved = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert saved["memory_bytes"]["training_state"] > 0
     assert summary["epochs"] == 2 and "cosine_bp" in saved
+
+
+@pytest.mark.long
+def test_mnist_tpsgd_one_epoch_beats_shallow(tmp_path):
+    """tpSGD on 10k MNIST images for one epoch: above 90 % and above the shallow baseline."""
+    from fotrain.sw.config import load_config
+
+    task = ClassificationTask.load("mnist", train_limit=10000)
+    acc = {}
+    for rule in ("tpsgd", "shallow"):
+        cfg = load_config("mnist-mlp-tpsgd").with_overrides([f"train.method={rule}",
+                                                              "train.epochs=1"])
+        acc[rule] = Trainer(cfg, LocalMethod(cfg), task, tmp_path / rule,
+                            progress=False).run()["test_accuracy"]
+    assert acc["tpsgd"] > 90.0 and acc["tpsgd"] > acc["shallow"]

@@ -130,12 +130,12 @@ class EnginePlan:
         first = next(k for k, c in enumerate(cores) if c.dst == self.y_buffer)
         drain_window = sum(1 + c.issues + FLUSH_CYCLES for c in cores[:first]) + 1
         return (len(cores) > 1 and self.n_in * self.lanes <= load_window
-                and self.n_out * self.lanes + 2 <= drain_window)
+                and self.n_out * self.lanes + 4 <= drain_window)
 
     def batch_cycles(self, batch: int) -> int:
         """Cycles from the first ``x`` beat to the last ``y`` beat, both streams never stalled.
 
-        ``T(B) = n_in * L_0 + G * C + n_out * L_last + 1``, with ``G = ceil(B / L)`` groups,
+        ``T(B) = n_in * L_0 + G * C + n_out * L_last + 3``, with ``G = ceil(B / L)`` groups,
         ``L_g`` samples in group ``g``, ``C = group_compute_cycles()``; exact when
         :meth:`overlap_ok` (loads of later groups and drains of earlier ones hide behind the
         contraction). Cycles are counted inclusively (a single-cycle transfer counts 1).
@@ -145,7 +145,7 @@ class EnginePlan:
         groups = math.ceil(batch / self.lanes)
         first = min(self.lanes, batch)
         last = batch - (groups - 1) * self.lanes
-        return self.n_in * first + groups * self.group_compute_cycles() + self.n_out * last + 1
+        return self.n_in * first + groups * self.group_compute_cycles() + self.n_out * last + 3
 
     def utilisation_ratio(self, batch: int) -> float:
         """``batch_cycles / (MACs / L)``; 1.0 would be every lane busy on every cycle."""

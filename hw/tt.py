@@ -89,7 +89,7 @@ class TTEngine(wiring.Component):
     ``R = prod(m_<k) prod(n_>k)``). Loading the next group overlaps cores ``1..d-1`` and
     draining the previous group overlaps the cores before the first one writing its buffer, so
     a batch of ``B`` samples, ``G = ceil(B / L)`` groups, takes
-    ``T = n_in L_0 + G C + n_out L_last + 1`` cycles from first ``x`` to last ``y`` beat
+    ``T = n_in L_0 + G C + n_out L_last + 3`` cycles from first ``x`` to last ``y`` beat
     (:meth:`EnginePlan.batch_cycles`, exact when :meth:`EnginePlan.overlap_ok`).
 
     Targets: one ``L * act.width``-bit block RAM per buffer (X, P0, P1; read ``t`` for all lanes
@@ -358,12 +358,19 @@ class TTEngine(wiring.Component):
                          pw.en.eq(wen6 & (dst == b))]
 
         # -- output drain: Y buffer lane l, entries 0..n_out-1, for l in 0..lanes-1 --------------
+        # Three stages advance together on ~y.valid | y.ready: RAM data (D1), word register
+        # (Q, so RAM clock-to-out never meets the lane mux), payload register (Y).
         d_active = Signal()
         d_l = Signal(range(max(lanes, 2)))
         d_i = Signal(range(max(n_out, 2)))
         d_lanes = Signal(range(lanes + 1))
         d_last = Signal()
-        y_lane = Signal(range(max(lanes, 2)))
+        d1_valid, d1_fin, d1_last = Signal(), Signal(), Signal()
+        d1_lane = Signal(range(max(lanes, 2)))
+        q_valid, q_fin, q_last = Signal(), Signal(), Signal()
+        q_lane = Signal(range(max(lanes, 2)))
+        q_word = Signal(lanes * aw)
+        y_data = Signal(signed(aw))
         y_final = Signal()
         y_last = Signal()
         advance = ~self.y.valid | self.y.ready
@@ -373,14 +380,16 @@ class TTEngine(wiring.Component):
                              pr.en.eq(~d_busy | advance)]
             else:
                 m.d.comb += pr.addr.eq(t_addr)
-        ydata = prs[ybuf].data
-        m.d.comb += [self.y.payload.data.eq(ydata.word_select(y_lane, aw)),
-                     self.y.payload.last.eq(y_last)]
+        m.d.comb += [self.y.payload.data.eq(y_data), self.y.payload.last.eq(y_last)]
         with m.If(advance):
+            m.d.sync += [self.y.valid.eq(q_valid), y_data.eq(q_word.word_select(q_lane, aw)),
+                         y_final.eq(q_fin), y_last.eq(q_last),
+                         q_valid.eq(d1_valid), q_word.eq(prs[ybuf].data), q_lane.eq(d1_lane),
+                         q_fin.eq(d1_fin), q_last.eq(d1_last)]
             with m.If(d_active):
                 fin = (d_l == d_lanes - 1) & (d_i == n_out - 1)
-                m.d.sync += [self.y.valid.eq(1), y_lane.eq(d_l), y_final.eq(fin),
-                             y_last.eq(fin & d_last)]
+                m.d.sync += [d1_valid.eq(1), d1_lane.eq(d_l), d1_fin.eq(fin),
+                             d1_last.eq(fin & d_last)]
                 with m.If(d_i == n_out - 1):
                     m.d.sync += d_i.eq(0)
                     with m.If(d_l == d_lanes - 1):
@@ -390,7 +399,7 @@ class TTEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += d_i.eq(d_i + 1)
             with m.Else():
-                m.d.sync += self.y.valid.eq(0)
+                m.d.sync += d1_valid.eq(0)
         with m.If(self.y.valid & self.y.ready & y_final):
             m.d.sync += d_busy.eq(0)
         with m.If((st == _FLUSH) & (fcnt == FLUSH_CYCLES - 1) & (core == d - 1)):

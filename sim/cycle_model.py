@@ -13,7 +13,8 @@ machine (no data, no Amaranth). Per cycle, given the inputs ``w.valid``, ``x.val
   for core 0, until a group is loaded and no weight load is half done), ``R M K`` issue cycles
   and ``FLUSH_CYCLES`` flush cycles.
 * The drain starts after the last core's flush and emits ``n_out`` codes per sample, samples in
-  order; ``y.valid`` is registered, advances when ``~valid | ready``.
+  order through three registered stages (RAM data, word, payload) that advance together
+  when ``~y.valid | y.ready``.
 
 The checker compares every one of these signals every cycle; a single differing cycle fails.
 """
@@ -51,6 +52,8 @@ class EngineCycleModel:
         self.ld_lanes, self.ld_last, self.c_lanes, self.c_last = 0, 0, 0, 0
         self.d_busy = self.d_active = self.d_l = self.d_i = self.d_lanes = self.d_last = 0
         self.y_valid = self.y_final = self.y_last = 0
+        self.d1_valid = self.d1_fin = self.d1_last = 0
+        self.q_valid = self.q_fin = self.q_last = 0
         self.cycle = 0
         self.issues = 0
 
@@ -73,7 +76,7 @@ class EngineCycleModel:
         with :meth:`skip_issue` instead of stepping each one.
         """
         if (self.st != _ISSUE or self.remaining <= 2 or (x_can_send and not self.x_full)
-                or w_can_send or self.d_active or self.y_valid):
+                or w_can_send or self.d_active or self.y_valid or self.d1_valid or self.q_valid):
             return 0
         return self.remaining - 2
 
@@ -127,10 +130,12 @@ class EngineCycleModel:
                     drain_start = True
                 else:
                     nxt["core"] = self.core + 1
-        if not self.y_valid or y_ready:
+        if not self.y_valid or y_ready:  # the three drain stages shift together
+            nxt.update(y_valid=self.q_valid, y_final=self.q_fin, y_last=self.q_last,
+                       q_valid=self.d1_valid, q_fin=self.d1_fin, q_last=self.d1_last)
             if self.d_active:
                 fin = self.d_l == self.d_lanes - 1 and self.d_i == p.n_out - 1
-                nxt.update(y_valid=1, y_final=int(fin), y_last=int(fin and self.d_last))
+                nxt.update(d1_valid=1, d1_fin=int(fin), d1_last=int(fin and self.d_last))
                 if self.d_i == p.n_out - 1:
                     nxt["d_i"] = 0
                     if self.d_l == self.d_lanes - 1:
@@ -140,7 +145,7 @@ class EngineCycleModel:
                 else:
                     nxt["d_i"] = self.d_i + 1
             else:
-                nxt["y_valid"] = 0
+                nxt["d1_valid"] = 0
         if self.y_valid and y_ready and self.y_final:
             nxt["d_busy"] = 0
         if drain_start:

@@ -52,7 +52,7 @@ def test_twin_is_one_comparison():
 
 @pytest.mark.parametrize("lanes,batch", [(1, 3), (2, 4), (3, 7), (4, 4)])
 def test_cycle_formula_matches_rtl_without_stalls(lanes, batch):
-    """T(B) = n_in L_0 + G C + n_out L_last + 1 when loads and drains hide."""
+    """T(B) = n_in L_0 + G C + n_out L_last + 3 when loads and drains hide."""
     rng = np.random.default_rng(lanes)
     f = Config().formats
     shapes = [(1, 3, 2, 3), (3, 4, 4, 1)]
@@ -110,7 +110,7 @@ def test_constructor_rejects_what_it_cannot_build():
         TTEngine(cfg, 2)
     with pytest.raises(FotrainError, match="layer"):
         TTEngine(cfg, 7)
-    assert TTEngine(cfg, 0, activation="none").plan.bias
+    assert make_plan(cfg, 0, activation="none").bias
 
 
 def test_checker_bites_on_rounding_mutation(monkeypatch):

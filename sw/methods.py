@@ -15,6 +15,10 @@ __all__ = ["make_method"]
 
 def make_method(cfg: Config, *, seed: int) -> Method:
     """Build the training method the config asks for (imports only what it needs)."""
+    if cfg.train.task in ("hjb20", "heat"):
+        from .pinn import make_pinn_method
+
+        return make_pinn_method(cfg, seed=seed)
     m, numerics = cfg.train.method, cfg.train.numerics
     if m in ("zo", "hybrid"):
         if numerics == "fixed":

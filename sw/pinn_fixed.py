@@ -1,0 +1,172 @@
+"""PINN training with 16-bit fixed-point network evaluations (``train.numerics = "fixed"``).
+
+Spec (what an on-chip PINN trainer computes; the tests check the batched implementation
+against it):
+
+1. **Parameters** are ``formats.weight`` codes (cores, dense weights) and ``formats.act`` codes
+   (biases), initialised as :func:`~fotrain.sw.model.quantize_params` of the float init.
+2. **Points.** Collocation points are rounded to the ``formats.act`` grid first; the stencil
+   inputs ``x + o_e`` are rounded to ``act`` as well (exact when ``o_e`` is a multiple of the
+   LSB; the estimator uses the nominal offsets).
+3. **Network evaluations** are :func:`~fotrain.sw.model.network_forward_fixed` of the (perturbed)
+   codes, bit for bit. Perturbations are ``theta +- s u_q`` with ``s = zo.fixed_mu_lsb`` LSBs
+   and Rademacher ``u_q`` from the LFSR (``query_seed(seed, step * n_blocks + b, q)``, one TT
+   core / weight / bias vector per block): the batched engine of
+   :class:`~fotrain.sw.zo_fixed.ZOFixedMethod` (exact accumulator shortcut at the perturbed
+   core, integer everywhere).
+4. **Differences and loss.** The output codes are exact multiples of the act LSB; the ansatz,
+   the differences ``u(x + o_e) - u(x)``, the stencil sums, the residual and ``L = mean r^2`` are
+   formed in float64 (standing in for the wide accumulator of the Stein unit and the host).
+5. **Update.** ``g = sum_q (L+_q - L-_q) / (2 s lsb) u_q / Q`` per block, the ``[train]``
+   optimiser (Adam state in float64) on the dequantized codes, and the new values rounded back
+   into codes (``pinn.fixed_update``: ``nearest`` or ``stochastic`` rounding with uniform
+   dither from ``step_rng(seed, step, 1)``), then the format's saturation (counted).
+
+Cost: ``P * E * (1 + 2Q * n_blocks)`` integer network evaluations per iteration (12 blocks for
+the HJB TT network).
+"""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .config import Config
+from .errors import ConfigError
+from .method import step_rng
+from .optim import Optimizer
+from .pde_task import pinn_settings, problem_for
+from .perturb import query_seed, rademacher
+from .pinn import Collocation, check_method, evals_per_iteration, pinn_stencil
+from .pinn_config import PINNConfig
+from .zo_fixed import ZOFixedMethod
+
+__all__ = ["PINNFixedMethod"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class PINNFixedMethod:
+    """Fixed-point ZO PINN training (module docstring)."""
+
+    def __init__(self, cfg: Config, *, seed: int, pinn: PINNConfig | None = None):
+        check_method(cfg)
+        zo = cfg.zo
+        if cfg.train.method != "zo" or zo.blocks != "core" or zo.sided != "antithetic":
+            raise ConfigError("zo.blocks: fixed-point PINN training implements method 'zo' with "
+                              f"blocks 'core', antithetic; got {cfg.train.method}/{zo.blocks}/"
+                              f"{zo.sided}")
+        self.cfg, self.seed = cfg, seed
+        self.pinn = pinn or pinn_settings(cfg)
+        self.problem = problem_for(cfg)
+        self.stencil = pinn_stencil(cfg, self.pinn, self.problem)
+        engine_train = cfg.train.__class__(**{**cfg.train.to_dict(), "loss": "mse"})
+        self.engine = ZOFixedMethod(cfg.replace(train=engine_train), seed=seed)
+        self.q = self.engine.q  # the codes (shared with the engine)
+        self.stats = self.engine.stats
+        self.blocks = self.engine.blocks
+        self.opt = Optimizer(cfg.train, self._floats())
+        self._forward = 0
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _fmt(self, name: str):
+        f = self.cfg.formats
+        return f.act if name.endswith(".bias") else f.weight
+
+    def _floats(self) -> dict[str, FloatArray]:
+        return {k: self._fmt(k).to_float(v) for k, v in self.q.items()}
+
+    def _codes(self, points: FloatArray) -> npt.NDArray[np.int64]:
+        return self.cfg.formats.act.quantize(points, stats=self.stats, site="pinn.input")
+
+    def collocation(self, x: FloatArray) -> Collocation:
+        """Step points rounded to the act grid (spec item 2)."""
+        act = self.cfg.formats.act
+        return Collocation(self.problem, self.stencil, act.to_float(act.quantize(x)))
+
+    def network_codes(self, points: FloatArray, q: dict[str, npt.NDArray[np.int64]] | None = None,
+                      caches: dict | None = None) -> npt.NDArray[np.int64]:
+        """Output codes ``(n,)`` of the fixed network at ``points`` (spec item 3)."""
+        out, _ = self.engine._forward_codes(q or self.q, self._codes(points), caches,
+                                            stats=self.stats)
+        return out[:, 0]
+
+    # -- Method protocol -------------------------------------------------------------------------
+    @property
+    def forward_passes(self) -> int:
+        return self._forward
+
+    @property
+    def params(self) -> int:
+        return int(sum(v.size for v in self.q.values()))
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {f"q.{k}": v for k, v in self.q.items()}
+        out.update(self.opt.state())
+        out["forward_passes"] = np.array(self._forward, np.int64)
+        return out
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.engine.load_state({**arrays, "forward_passes": arrays["forward_passes"]})
+        self.opt.load_state(arrays)
+        self._forward = int(arrays["forward_passes"])
+
+    def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        x = np.asarray(x, np.float64)
+        nn = self.cfg.formats.act.to_float(self.network_codes(x))
+        return self.problem.ansatz(x, nn)[:, None]
+
+    def summary(self) -> dict[str, Any]:
+        return {"pinn_problem": self.problem.name, "derivatives": self.stencil.kind,
+                "sigma": self.pinn.sigma or self.problem.default_sigma,
+                "evals_per_point": self.stencil.evals_per_point,
+                "collocation_points": self.cfg.train.batch_size, "zo_blocks": len(self.blocks),
+                "network_evals_per_iteration": evals_per_iteration(self.cfg, self.stencil,
+                                                                   len(self.blocks)),
+                "network_evals_total": self._forward, "overflow_events": self.stats.total,
+                "overflow_by_site": self.stats.counts}
+
+    # -- the step --------------------------------------------------------------------------------
+    def block_losses(self, col: Collocation, caches: dict, name: str, u: npt.NDArray[np.int64]
+                     ) -> FloatArray:
+        """Losses ``(2, Q)`` at ``theta + s u_q`` and ``theta - s u_q`` for one array."""
+        s, act = self.cfg.zo.fixed_mu_lsb, self.cfg.formats.act
+        scores = self.engine._perturbed_scores(name, u, caches, s, self.stats)  # (2Q, S, 1)
+        nq = u.shape[0]
+        return col.losses(act.to_float(scores[..., 0])).reshape(2, nq)
+
+    def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
+                   epoch: int, lr: float) -> dict[str, float]:
+        cfg, zo, act = self.cfg, self.cfg.zo, self.cfg.formats.act
+        col = self.collocation(x)
+        caches: dict[int, Any] = {}
+        nn = act.to_float(self.network_codes(col.points, caches=caches))
+        base = float(col.losses(nn[None])[0])
+        self._forward += col.points.shape[0]
+        grads: dict[str, FloatArray] = {}
+        zero_diff = 0
+        for b, block in enumerate(self.blocks):
+            name = block[0]
+            shape = self.q[name].shape
+            seeds = [query_seed(self.seed, step * len(self.blocks) + b, j,
+                                cfg.hardware.prng_width) for j in range(zo.queries)]
+            u = rademacher(seeds, int(np.prod(shape)), cfg.hardware.prng_width)
+            u = u.astype(np.int64).reshape((zo.queries, *shape))
+            ls = self.block_losses(col, caches, name, u)
+            self._forward += 2 * zo.queries * col.points.shape[0]
+            mu = zo.fixed_mu_lsb * self._fmt(name).lsb
+            dl = ls[0] - ls[1]
+            zero_diff += int(np.count_nonzero(dl == 0))
+            grads[name] = np.tensordot(dl / (2 * mu), u.astype(np.float64), axes=1) / zo.queries
+        p = self._floats()
+        self.opt.step(p, grads, lr)
+        dither = step_rng(self.seed, step, 1)
+        for name, v in p.items():
+            fmt = self._fmt(name)
+            if self.pinn.fixed_update == "stochastic":
+                codes = np.floor(v / fmt.lsb + dither.random(v.shape)).astype(np.int64)
+            else:
+                codes = np.rint(v / fmt.lsb).astype(np.int64)
+            self.q[name][...] = fmt.fit(codes, stats=self.stats, site=f"update.{name}")
+        return {"loss": base, "zero_loss_diff_frac": zero_diff / (zo.queries * len(self.blocks)),
+                "overflow_events": float(self.stats.total)}

@@ -57,7 +57,7 @@ from .local_optim import Optimizer
 from .method import step_rng
 from .perturb import lfsr_bits, query_seed, rademacher
 
-__all__ = ["LocalMethod", "MemTracker", "projection_codes"]
+__all__ = ["LocalMethod", "MemTracker", "network_in_features", "projection_codes"]
 
 
 class MemTracker:
@@ -99,6 +99,12 @@ def projection_codes(kind: str, seed: int, stage: int, units: int, classes: int,
         return ((2 * v + 1) / 256.0 - 1).T.astype(dtype)
     rng = np.random.default_rng([int(seed), 0xC0DE, int(stage)])
     return rng.uniform(-1, 1, (units, classes)).astype(dtype)
+
+
+def network_in_features(cfg: Any) -> int:
+    """Input size the network of ``cfg`` reads: ``image_size^2 * in_channels`` (``cnn``),
+    ``rnn_steps * rnn_input`` (``rnn``), else ``layers[0].in_features``."""
+    return LocalNet(cfg).in_features
 
 
 def _cos(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:

@@ -6,7 +6,7 @@ import pytest
 
 from fotrain.sw.config import Config, load_config, preset_names
 from fotrain.sw.errors import ConfigError
-from fotrain.sw.local import LocalMethod, projection_codes
+from fotrain.sw.local import LocalMethod, network_in_features, projection_codes
 from fotrain.sw.local_layers import local_loss_value, tt_core_grads
 from fotrain.sw.local_net import task_loss
 from fotrain.sw.tt import tt_init, tt_to_dense
@@ -324,4 +324,5 @@ def test_preset_loads_and_builds(name):
     m = LocalMethod(cfg, seed=0)
     assert m.params == cfg.params + sum(
         int(np.prod(a.shape)) for n, a in m.p.items() if n.startswith(("conv", "rnn")))
-    assert m.predict(np.zeros((2, m.net.in_features))).shape == (2, 10)
+    assert network_in_features(cfg) == 784 == m.net.in_features
+    assert m.predict(np.zeros((2, 784))).shape == (2, 10)

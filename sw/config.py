@@ -22,6 +22,7 @@ import tomli_w
 
 from .errors import ConfigError, FotrainError
 from .local_config import LocalConfig
+from .pinn_config import PINNConfig
 from .qformat import QFormat
 from .section import Section
 from .tt import tt_core_costs, tt_core_shapes
@@ -33,6 +34,7 @@ __all__ = [
     "HardwareConfig",
     "LayerConfig",
     "LocalConfig",
+    "PINNConfig",
     "TrainConfig",
     "ZOConfig",
     "dump_toml",
@@ -407,7 +409,8 @@ def _default_layers() -> tuple[LayerConfig, ...]:
                         ranks=(1, 4, 4, 4, 1)),)
 
 
-SECTIONS: dict[str, type] = {"train": TrainConfig, "zo": ZOConfig, "local": LocalConfig}
+SECTIONS: dict[str, type] = {"train": TrainConfig, "zo": ZOConfig, "local": LocalConfig,
+                             "pinn": PINNConfig}
 
 
 @dataclass(frozen=True)
@@ -425,6 +428,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     zo: ZOConfig = field(default_factory=ZOConfig)
     local: LocalConfig = field(default_factory=LocalConfig)
+    pinn: PINNConfig = field(default_factory=PINNConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:

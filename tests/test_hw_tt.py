@@ -143,3 +143,29 @@ def test_cycle_checker_bites_on_timing_mutation(monkeypatch):
     r = lockstep(case)
     assert_array_equal(r.y, golden(case))
     assert r.mismatches and "cycle" in r.mismatches[0]
+
+
+def test_twin_rejects_codes_that_do_not_fit():
+    """Found while writing the tie test: an 8-bit port silently wraps a code of 160, while the
+    golden model computes with 160; the twin now refuses such inputs instead of mismatching."""
+    case = next(c for c in edge_cases() if c.name == "one_core")
+    x = case.x.copy()
+    x[0, 0] = 160
+    with pytest.raises(FotrainError, match="x: codes"):
+        rtl_tt_forward(case.cores, x, case.cfg, bias=case.bias)
+
+
+@pytest.mark.xfail(strict=True, raises=FotrainError,
+                   reason="golden-model bug reported to the lead: tt_forward_fixed checks the "
+                          "shifted bias at acc.width (48 + 17 > 62 bits) although bias codes are "
+                          "act codes (24 + 17 bits); a Config-valid layer is refused")
+def test_regression_golden_bias_shift_width():
+    """Found by test_random_engine_long[139] (cocotb bench crashed in the golden model)."""
+    from fotrain.sw.config import FormatConfig
+    from fotrain.sw.qformat import QFormat
+
+    f = FormatConfig(weight=QFormat(21, 17), act=QFormat(24, 4), acc=QFormat(48, 21))
+    cores = [np.ones((1, 2, 2, 1), np.int64)]
+    x, bias = np.ones((1, 2), np.int64), np.ones(2, np.int64)
+    want = tt_forward_fixed(cores, x, f, bias=bias)  # raises FormatError today
+    assert_array_equal(rtl_tt_forward(cores, x, f, bias=bias), want)

@@ -117,6 +117,15 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .sw.data import download
+
+    for name in args.datasets:
+        root = download(name, args.data_dir)
+        print(f"fotrain: {name} ready in {root}", file=sys.stderr)
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -178,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(--epochs may extend it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("download", help="fetch MNIST / Fashion-MNIST (MD5-checked) into the cache",
+                       description="Download the original gzip IDX files into --data-dir (else "
+                                   "$FOTRAIN_DATA, else ~/.cache/fotrain), checking every MD5; "
+                                   "files already present and intact are kept.")
+    p.add_argument("datasets", nargs="*", choices=["mnist", "fmnist"], default=["mnist", "fmnist"],
+                   help="which datasets (default both)")
+    p.add_argument("--data-dir", metavar="D", help="target directory")
+    p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("study", help="measurements with plots (the ZO variance claim)",
                        description="variance: cosine and error of the ZO gradient estimate "

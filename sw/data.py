@@ -80,7 +80,7 @@ def _md5(path: Path) -> str:
 
 def _read_idx(path: Path, magic: int, expected_md5: str) -> np.ndarray:
     if not path.is_file():
-        raise DataError(f"{path}: missing (run `fotrain data download` on a networked machine, "
+        raise DataError(f"{path}: missing (run `fotrain download` on a networked machine, "
                         "or set --data-dir / FOTRAIN_DATA)")
     digest = _md5(path)
     if digest != expected_md5:

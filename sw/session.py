@@ -39,6 +39,6 @@ def run_training(cfg: Config, out: str | Path, *, resume: bool = False,
         cfg = base.replace(train=base.train.__class__(**{
             **base.train.to_dict(), "epochs": cfg.train.epochs,
             "max_steps": cfg.train.max_steps, "lr_step_epochs": base.train.lr_step_epochs}))
+    method = make_method(cfg, seed=cfg.train.seed)  # config mistakes surface before data loads
     task = build_task(cfg, data_dir)
-    method = make_method(cfg, seed=cfg.train.seed)
     return Trainer(cfg, method, task, out, progress=progress, log=log).run(resume=resume)

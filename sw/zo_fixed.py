@@ -14,7 +14,8 @@ One step on a mini-batch ``x`` (pixels quantized to ``formats.act``, RND), label
 3. **Loss** (hardware-friendly, exact int64): ``L = sum_b sum_c (s_bc - T_bc)**2`` with
    ``T = onehot(y) * 2**act.frac`` (MSE to one-hot; float equivalent ``L * lsb_act**2 / (2B)``).
 4. **Estimate** ``g_i = sum_q (L+_q - L-_q) u_qi`` (int64, exact).
-5. **Update** ``theta_i -= RND(g_i * M / 2**S)``, then the format's overflow (SAT, counted): the
+5. **Update** (``sgd``) ``theta_i -= RND(g_i * M / 2**S)``, or (``signsgd``)
+   ``theta_i -= RND(lr / lsb) * sign(g_i)``, then the format's overflow (SAT, counted). For sgd the
    scalar ``M / 2**S`` (12-bit mantissa ``M``) equals ``lr * lsb_act**2 / (4 B s Q lsb_w**2)``,
    the float SGD step ``theta -= lr * (L+ - L-) / (2 mu Q) u`` with ``mu = s * lsb_w``,
    expressed in codes (for biases ``lsb_w`` is the act LSB). The host computes ``M, S`` from the
@@ -70,6 +71,9 @@ class ZOFixedMethod:
             raise ConfigError("zo: fixed numerics implement method 'zo' with estimator 'rge' and"
                               f" blocks 'core'; got {cfg.train.method}/{cfg.zo.estimator}/"
                               f"{cfg.zo.blocks}")
+        if cfg.train.optimizer not in ("sgd", "signsgd"):
+            raise ConfigError(f"train.optimizer: {cfg.train.optimizer!r} has no integer version;"
+                              " fixed numerics use 'sgd' or 'signsgd'")
         if cfg.formats.acc.width > 53:
             raise ConfigError(f"formats.acc.width: {cfg.formats.acc.width} > 53; the integer ZO "
                               "trainer carries codes exactly in float64 (53-bit significand)")
@@ -277,13 +281,16 @@ class ZOFixedMethod:
             zero_diff += int(np.count_nonzero(dl == 0))
             g = np.tensordot(dl, u, axes=1)  # exact int64
             lsb_p = self._fmt(name).lsb
-            scale = lr * f.act.lsb**2 / (4 * batch * s * nq * lsb_p**2)
-            mant, shift = lr_multiplier(scale)
-            if int(np.abs(g).max(initial=0)) * mant >= 1 << 62:
-                raise FormatError(f"zo: update product of {name} overflows int64; use a "
-                                  "narrower act format or a smaller batch")
-            delta = -round_shift(g * mant, shift, Rounding.RND) if shift >= 0 else (
-                -(g * mant) << -shift)
+            if cfg.train.optimizer == "signsgd":  # a fixed step of round(lr / lsb) LSBs
+                delta = -int(np.floor(lr / lsb_p + 0.5)) * np.sign(g)
+            else:
+                scale = lr * f.act.lsb**2 / (4 * batch * s * nq * lsb_p**2)
+                mant, shift = lr_multiplier(scale)
+                if int(np.abs(g).max(initial=0)) * mant >= 1 << 62:
+                    raise FormatError(f"zo: update product of {name} overflows int64; use a "
+                                      "narrower act format or a smaller batch")
+                delta = -round_shift(g * mant, shift, Rounding.RND) if shift >= 0 else (
+                    -(g * mant) << -shift)
             updates[name] = delta
             zero_upd += int(np.count_nonzero(delta == 0))
             total_upd += delta.size

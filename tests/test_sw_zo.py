@@ -156,3 +156,19 @@ def test_fixed_step_is_integer_sgd_and_reports_diagnostics():
     assert 2**11 <= mant < 2**12 and mant / 2**shift == pytest.approx(3e-7, rel=1e-3)
     scores = np.array([[[1024, 0], [0, 512]]])
     assert mse_loss_codes(scores, np.array([0, 1]), 10).tolist() == [512**2]
+
+
+def test_fixed_signsgd_moves_every_entry_by_the_lr_in_lsbs():
+    cfg = small_cfg("train.numerics='fixed'", "train.loss='mse'", "train.optimizer='signsgd'",
+                    "zo.fixed_mu_lsb=8")
+    m = ZOFixedMethod(cfg, seed=2)
+    rng = np.random.default_rng(2)
+    x, y = rng.random((16, 12)), rng.integers(0, 10, 16)
+    before = {k: v.copy() for k, v in m.q.items()}
+    lr = 5 * cfg.formats.weight.lsb
+    m.train_step(x, y, step=0, epoch=0, lr=lr)
+    for k in m.q:
+        if k.endswith(".bias"):
+            continue
+        steps = np.unique(np.abs(m.q[k] - before[k]))
+        assert set(steps.tolist()) <= {0, 5} and 5 in steps

@@ -291,6 +291,8 @@ class Trainer:
                 self.save()
         finally:
             bar.close()
+        if not self.last_eval:  # resumed a run that had already finished: report it again
+            self._evaluate(learning_rate(self.cfg, self.epoch, self.step, horizon))
         return self._summary()
 
     def _guard(self, loss: float) -> None:

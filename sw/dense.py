@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import FotrainError
-from .qformat import OverflowStats, mac, requantize, shift_left
+from .qformat import OverflowStats, mac, requantize
 
 __all__ = ["dense_forward", "dense_forward_fixed", "dense_init"]
 
@@ -44,7 +44,7 @@ def dense_forward_fixed(w: npt.ArrayLike, x: npt.ArrayLike, formats, *,
     fw, fa, fc = formats.weight, formats.act, formats.acc
     acc = mac(x, fa, w.T, fw, fc, stats=stats, site="dense.acc")
     if bias is not None:
-        acc = acc + shift_left(np.asarray(bias, np.int64), fc, fw.frac)
+        acc = acc + requantize(bias, fa, fc)  # exact: act codes shifted by weight.frac
     return requantize(acc, fc, fa, stats=stats, site="dense.out")
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import FotrainError
-from .qformat import OverflowStats, Rounding, mac, requantize, shift_left
+from .qformat import OverflowStats, Rounding, mac, requantize
 
 if TYPE_CHECKING:
     from .config import FormatConfig
@@ -185,7 +185,7 @@ def tt_forward_fixed(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, formats: 
 
     acc = _contract(cores, np.asarray(x, dtype=np.int64), step)
     if bias is not None:
-        acc = acc + shift_left(np.asarray(bias, np.int64), fc, fw.frac)
+        acc = acc + requantize(bias, fa, fc)  # exact: act codes shifted by weight.frac
     return requantize(acc, fc, fa, stats=stats, site=f"tt.core{last}")
 
 

@@ -155,10 +155,6 @@ def test_twin_rejects_codes_that_do_not_fit():
         rtl_tt_forward(case.cores, x, case.cfg, bias=case.bias)
 
 
-@pytest.mark.xfail(strict=True, raises=FotrainError,
-                   reason="golden-model bug reported to the lead: tt_forward_fixed checks the "
-                          "shifted bias at acc.width (48 + 17 > 62 bits) although bias codes are "
-                          "act codes (24 + 17 bits); a Config-valid layer is refused")
 def test_regression_golden_bias_shift_width():
     """Found by test_random_engine_long[139] (cocotb bench crashed in the golden model)."""
     from fotrain.sw.config import FormatConfig
@@ -167,5 +163,5 @@ def test_regression_golden_bias_shift_width():
     f = FormatConfig(weight=QFormat(21, 17), act=QFormat(24, 4), acc=QFormat(48, 21))
     cores = [np.ones((1, 2, 2, 1), np.int64)]
     x, bias = np.ones((1, 2), np.int64), np.ones(2, np.int64)
-    want = tt_forward_fixed(cores, x, f, bias=bias)  # raises FormatError today
+    want = tt_forward_fixed(cores, x, f, bias=bias)  # raised FormatError before the fix
     assert_array_equal(rtl_tt_forward(cores, x, f, bias=bias), want)

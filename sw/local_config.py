@@ -15,7 +15,8 @@ Network = front end (``arch``) + the fully connected stack ``Config.layers``:
   ``in_channels`` images; ``layers[0].in_features`` must equal the flattened last feature map.
 - ``arch = "rnn"``: the input read as ``rnn_steps`` rows of ``rnn_input`` values; one Elman
   layer ``h_t = act(Wx x_t + Wh h_{t-1} + b)`` per entry of ``rnn_hidden`` (stacked);
-  ``layers`` read the top layer's last state.
+  ``layers`` read the top layer's last state (``rnn_readout = "last"``) or its mean over time
+  (``"mean"``).
 
 Targets: hidden unit ``u`` of a layer with class ``c`` gets ``t = target_amp * S[u, c]`` where
 ``S`` is a fixed code matrix (``projection``: ``lfsr`` = Rademacher +-1 codes, ``lfsr_uniform`` =
@@ -69,6 +70,7 @@ class LocalConfig(Section):
     rnn_steps: int = 28
     rnn_hidden: tuple[int, ...] = (128,)
     rnn_target: str = "all"
+    rnn_readout: str = "last"
     # fixed point (``train.numerics = "fixed"``)
     fixed_update: str = "stochastic"
     fixed_lr_frac: int = 24
@@ -83,6 +85,7 @@ class LocalConfig(Section):
         "activation": ("tanh", "relu", "none"),
         "cnn_target": ("dense", "channel", "pooled"),
         "rnn_target": ("all", "last"),
+        "rnn_readout": ("last", "mean"),
         "fixed_update": ("nearest", "stochastic"),
     }
 

@@ -338,12 +338,14 @@ class LocalNet:
         if i == 0 and self.arch == "rnn":
             return h.reshape(h.shape[0], self.lc.rnn_steps, self.lc.rnn_input)
         if i == self.front and self.arch == "rnn":
-            return h[:, -1]
+            return h.mean(axis=1) if self.lc.rnn_readout == "mean" else h[:, -1]
         return h
 
     def enter_back(self, i: int, dh: Array, shape: tuple[int, ...]) -> Array:
         """Inverse of :meth:`enter` for gradients (``shape``: the stage's output before it)."""
         if i == self.front and self.arch == "rnn":
+            if self.lc.rnn_readout == "mean":
+                return np.broadcast_to((dh / shape[1])[:, None, :], shape).copy()
             full = np.zeros(shape, dh.dtype)
             full[:, -1] = dh
             return full

@@ -151,7 +151,8 @@ TT_LAYERS = [{"kind": "tt", "in_features": 12, "out_features": 6, "in_modes": [3
 
 @pytest.mark.parametrize("cfg", [
     make_cfg("bp"), make_cfg("bp", TT_LAYERS), cnn_cfg("bp"),
-    rnn_cfg("bp"), make_cfg("bp", train={"loss": "mse"})], ids=["mlp", "tt", "cnn", "rnn", "mse"])
+    rnn_cfg("bp"), rnn_cfg("bp", rnn_readout="mean"), make_cfg("bp", train={"loss": "mse"})],
+    ids=["mlp", "tt", "cnn", "rnn", "rnn-mean", "mse"])
 def test_bp_reference_matches_finite_differences(cfg):
     m = LocalMethod(cfg)
     if cfg.local.arch == "mlp":

@@ -90,7 +90,9 @@ class TTEngine(wiring.Component):
     draining the previous group overlaps the cores before the first one writing its buffer, so
     a batch of ``B`` samples, ``G = ceil(B / L)`` groups, takes
     ``T = n_in L_0 + G C + n_out L_last + 3`` cycles from first ``x`` to last ``y`` beat
-    (:meth:`EnginePlan.batch_cycles`, exact when :meth:`EnginePlan.overlap_ok`).
+    (:meth:`EnginePlan.batch_cycles`, exact when :meth:`EnginePlan.overlap_ok`). The first
+    ``y`` beat of a group comes 3 cycles after its last core's flush (RAM, word and payload
+    registers of the drain); ``fotrain.sim.cycle_model`` states every handshake cycle by cycle.
 
     Targets: one ``L * act.width``-bit block RAM per buffer (X, P0, P1; read ``t`` for all lanes
     at one address), a ``weight.width`` RAM for the cores, one DSP multiplier per lane

@@ -156,10 +156,16 @@ class LocalMethod:
         return self._codes[k]
 
     def targets(self, k: int, y: npt.NDArray[np.int64]) -> np.ndarray:
-        """``t_k = a S_k[:, y]`` shaped ``(B,) + code_shape``."""
+        """``t_k = a S_k[:, y]`` shaped ``(B,) + code_shape`` (``(B, T, H)`` for ramped RNN
+        targets)."""
         st = self.net.stages[k]
         t = self.codes(k)[:, y].T * self.dtype.type(self.cfg.local.target_amp)
-        return t.reshape((len(y),) + st.code_shape)
+        t = t.reshape((len(y),) + st.code_shape)
+        if getattr(st, "steps", None) == "ramp":  # recurrent: (B, T, H), scaled by (t + 1) / T
+            steps = self.cfg.local.rnn_steps
+            ramp = (np.arange(1, steps + 1, dtype=self.dtype) / steps)[None, :, None]
+            t = t * ramp
+        return t
 
     def signal(self, k: int, yk: np.ndarray, y: npt.NDArray[np.int64],
                dz: np.ndarray | None, with_loss: bool = True) -> tuple[np.ndarray, float]:

@@ -204,7 +204,9 @@ class RNNStage:
     """Elman layer over a sequence ``x`` ``(B, T, n_in)``: ``s_t = act(x_t Wx^T + s_{t-1} Wh^T
     + b)``, ``s_{-1} = 0``; output the states ``(B, T, H)``.
 
-    Local rule: the target acts on every state (``rnn_target = "all"``) or the last one, with
+    Local rule: the target acts on every state (``rnn_target = "all"``), on every state scaled by
+    ``(t + 1) / T`` (``"ramp"``: commit to the class code as the evidence arrives) or on the last
+    one, with
     ``s_{t-1}`` detached (no backprop through time): ``gWx = sum_t delta_t^T x_t``, ``gWh = sum_t
     delta_t^T s_{t-1}``. :meth:`backward` is full BPTT (the BP reference).
     """
@@ -237,7 +239,7 @@ class RNNStage:
 
     def target(self, cache: tuple[Array, Array]) -> Array:
         """Target point: all states, or the last one (``(B, 1, H)``)."""
-        return cache[1] if self.steps == "all" else cache[1][:, -1:]
+        return cache[1][:, -1:] if self.steps == "last" else cache[1]
 
     @staticmethod
     def cache_arrays(cache: tuple[Array, ...]) -> list[Array]:

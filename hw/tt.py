@@ -161,7 +161,7 @@ class TTEngine(wiring.Component):
         # -- weight loader ----------------------------------------------------------------------
         n_wtot = n_w + (n_out if plan.bias else 0)
         w_addr = Signal(range(max(n_wtot, 2)))
-        w_mid = w_addr != 0
+        w_mid = Signal()  # == (w_addr != 0), kept as a register: it gates the core-0 start
         m.d.comb += self.w.ready.eq(idle & (~x_full | w_mid))
         w_fire = self.w.valid & self.w.ready
         m.d.comb += [wwp.addr.eq(w_addr), wwp.data.eq(self.w.payload),
@@ -170,7 +170,8 @@ class TTEngine(wiring.Component):
             m.d.comb += [bwp.addr.eq(w_addr - n_w), bwp.data.eq(self.w.payload),
                          bwp.en.eq(w_fire & (w_addr >= n_w))]
         with m.If(w_fire):
-            m.d.sync += w_addr.eq(Mux(w_addr == n_wtot - 1, 0, w_addr + 1))
+            wrap = w_addr == n_wtot - 1
+            m.d.sync += [w_addr.eq(Mux(wrap, 0, w_addr + 1)), w_mid.eq(~wrap)]
 
         # -- input loader: x[b, j] -> X[j], lane b mod L ----------------------------------------
         x_j = Signal(range(max(n_in, 2)))

@@ -71,9 +71,6 @@ class ZOFixedMethod:
             raise ConfigError("zo: fixed numerics implement method 'zo' with estimator 'rge' and"
                               f" blocks 'core'; got {cfg.train.method}/{cfg.zo.estimator}/"
                               f"{cfg.zo.blocks}")
-        if cfg.train.optimizer not in ("sgd", "signsgd"):
-            raise ConfigError(f"train.optimizer: {cfg.train.optimizer!r} has no integer version;"
-                              " fixed numerics use 'sgd' or 'signsgd'")
         if cfg.formats.acc.width > 53:
             raise ConfigError(f"formats.acc.width: {cfg.formats.acc.width} > 53; the integer ZO "
                               "trainer carries codes exactly in float64 (53-bit significand)")
@@ -257,6 +254,10 @@ class ZOFixedMethod:
     def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
                    epoch: int, lr: float) -> dict[str, float]:
         cfg, zo, f = self.cfg, self.cfg.zo, self.cfg.formats
+        if cfg.train.optimizer not in ("sgd", "signsgd"):  # checked here: the forward engine
+            # of this class is also used by other integer trainers with their own update
+            raise ConfigError(f"train.optimizer: {cfg.train.optimizer!r} has no integer version;"
+                              " fixed numerics use 'sgd' or 'signsgd'")
         step_rng(self.seed, step)  # no numpy randomness: directions come from the LFSR
         s, nq, batch = zo.fixed_mu_lsb, zo.queries, len(y)
         xq = f.act.quantize(x, stats=self.stats, site="input").astype(np.float64)

@@ -60,3 +60,10 @@ def test_missing_dataset_is_one_line(tmp_path):
                        env=env, timeout=300)
     assert r.returncode == 2 and "train-images-idx3-ubyte.gz: missing" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_fixed_numerics_refuse_adam_in_one_line(tmp_path):
+    r = cli("train", "mnist-tt-zo-fixed16", "--set", "train.optimizer='adam'", "--max-steps", "1",
+            "--out", str(tmp_path / "o"), *SHORT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("fotrain: error: train.optimizer: 'adam' has no integer version")

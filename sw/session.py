@@ -15,9 +15,14 @@ def build_task(cfg: Config, data_dir: str | Path | None = None) -> Task:
     """The task of ``cfg.train.task`` (image classification loads the dataset)."""
     t = cfg.train
     if t.task in ("mnist", "fmnist"):
-        if cfg.in_features != 784 or cfg.out_features != 10:
+        n_in = cfg.in_features
+        if cfg.local.arch in ("cnn", "rnn"):  # layers are only the head after the front end
+            from .local import network_in_features
+
+            n_in = network_in_features(cfg)
+        if n_in != 784 or cfg.out_features != 10:
             raise FotrainError(f"layers: task {t.task} needs 784 inputs and 10 outputs, the "
-                               f"network has {cfg.in_features} -> {cfg.out_features}")
+                               f"network has {n_in} -> {cfg.out_features}")
         return ClassificationTask.load(t.task, data_dir, t.train_limit, t.test_limit)
     from .pde_task import PDETask  # the PINN tasks
 

@@ -55,8 +55,8 @@ def test_tiny_sweep_outputs_then_resume(tmp_path):
         assert int(r["steps"]) == 2 and float(r["wall_s"]) > 0 and r["method"] == "zo"
     fixed = {r["bits"]: r for r in rows if r["numerics"] == "fixed"}
     assert fixed["8"]["weight_format"] == "fixed<8,2,RND,SAT>"  # 2 integer bits kept
-    assert fixed["16"]["act_format"] == "fixed<16,6,RND,SAT>"
-    assert float(fixed["8"]["perturb_lsb"]) == 1 and float(fixed["16"]["perturb_lsb"]) == 16
+    assert fixed["16"]["act_format"] == "fixed<16,4,RND,SAT>"
+    assert float(fixed["8"]["perturb_lsb"]) == 1 and float(fixed["16"]["perturb_lsb"]) == 128
     assert int(fixed["8"]["saturation"]) >= 0 and 0 <= float(fixed["8"]["underflow"]) <= 1
     assert rows[0]["underflow"] == ""  # float runs have no quantisation diagnostics
     js = json.loads((out / "results.json").read_text())
@@ -135,7 +135,7 @@ def test_scaling_rule(preset, bits):
         assert f.weight == f0.weight.with_(rounding="TRN") and f.act == f0.act.with_(
             rounding="TRN")
     if base.train.method == "zo":  # perturbation keeps its real size, at least 1 LSB
-        assert cfg.zo.fixed_mu_lsb == {4: 1, 8: 1, 16: 16, 24: 4096}[bits]
+        assert cfg.zo.fixed_mu_lsb == {4: 1, 8: 1, 16: 128, 24: 32768}[bits]
     else:  # gradient accumulator keeps its 10 integer bits (clamped to 16..48)
         assert cfg.local.fixed_grad_width == min(max(10 + 2 * f.act.frac, 16), 48)
 

@@ -117,6 +117,16 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .plot import plot_runs
+
+    out = plot_runs([Path(r) for r in args.runs], Path(args.out))
+    print(f"fotrain: wrote {out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from .sw.data import download
 
@@ -187,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(--epochs may extend it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("plot", help="learning curves of one or more runs (PNG)",
+                       description="Plot the training loss against steps and the evaluation "
+                                   "metric (test accuracy or rel L2) against forward passes for "
+                                   "each RUN_DIR written by `fotrain train`.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories")
+    p.add_argument("--out", default="curves.png", help="output PNG (default curves.png)")
+    p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("download", help="fetch MNIST / Fashion-MNIST (MD5-checked) into the cache",
                        description="Download the original gzip IDX files into --data-dir (else "

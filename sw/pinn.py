@@ -44,9 +44,8 @@ import numpy.typing as npt
 from .config import Config
 from .errors import ConfigError
 from .method import Method, step_rng
-from .model import activation_grad, init_params, param_names
-from .netmethod import restore_arrays
-from .optim import Optimizer
+from .model import activation_grad, param_names
+from .netmethod import NetworkMethod
 from .pde import Problem
 from .pde_task import pinn_settings, problem_for
 from .pinn_config import PINNConfig
@@ -141,39 +140,19 @@ def check_method(cfg: Config) -> None:
                           f"{cfg.zo.estimator!r}")
 
 
-class PINNMethod:
-    """Float PINN training, ``zo`` or the ``bp`` reference (module docstring)."""
+class PINNMethod(NetworkMethod):
+    """Float PINN training, ``zo`` or the ``bp`` reference (module docstring).
+
+    Parameters, optimiser, counters and checkpoint state come from :class:`NetworkMethod`.
+    """
 
     def __init__(self, cfg: Config, *, seed: int, pinn: PINNConfig | None = None):
         check_method(cfg)
-        self.cfg, self.seed = cfg, seed
+        super().__init__(cfg, seed=seed)
         self.pinn = pinn or pinn_settings(cfg)
         self.problem = problem_for(cfg)
         self.stencil = pinn_stencil(cfg, self.pinn, self.problem)
-        self.p = init_params(cfg, rng=np.random.default_rng([seed, 0xC0DE]))
-        self.opt = Optimizer(cfg.train, self.p)
         self.blocks = block_plan(cfg, param_names(cfg))
-        self._forward = 0
-
-    # -- Method protocol -------------------------------------------------------------------------
-    @property
-    def forward_passes(self) -> int:
-        return self._forward
-
-    @property
-    def params(self) -> int:
-        return int(sum(v.size for v in self.p.values()))
-
-    def state(self) -> dict[str, npt.NDArray[Any]]:
-        out = {f"p.{k}": v for k, v in self.p.items()}
-        out.update(self.opt.state())
-        out["forward_passes"] = np.array(self._forward, np.int64)
-        return out
-
-    def load_state(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
-        restore_arrays(self.p, arrays, "p.")
-        self.opt.load_state(arrays)
-        self._forward = int(arrays["forward_passes"])
 
     def network(self, x: FloatArray, params: dict[str, FloatArray] | None = None) -> FloatArray:
         """Raw network output ``(B,)`` in float64."""

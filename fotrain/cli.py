@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["main", "positive_int"]
 
 EPILOG = """\
 examples:
@@ -136,7 +136,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer (shared by every subcommand)."""
     try:
         value = int(text)
     except ValueError:
@@ -162,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print per-layer geometry, trainable entries, the dense "
                                    "equivalent, compression ratio, MACs and memory of a config.")
     _add_config_arg(p)
-    p.add_argument("--batch", type=_positive, default=1, help="batch size for MACs (default 1)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size for MACs (default 1)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--list", action="store_true", help="list the built-in presets and exit")
     p.set_defaults(func=_cmd_info)
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "error against its LSB-derived bound.")
     _add_config_arg(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--batch", type=_positive, default=64, help="batch size (default 64)")
+    p.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_cmd_demo)
 
@@ -185,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Data: --data-dir, else $FOTRAIN_DATA, else ~/.cache/fotrain.")
     p.add_argument("config", metavar="PRESET_OR_CONFIG", nargs="?",
                    help="preset name (`fotrain info --list`) or .toml file")
-    p.add_argument("--epochs", type=_positive, help="override train.epochs")
-    p.add_argument("--max-steps", type=_positive, help="stop after this many steps")
+    p.add_argument("--epochs", type=positive_int, help="override train.epochs")
+    p.add_argument("--max-steps", type=positive_int, help="stop after this many steps")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config value, e.g. --set zo.queries=20 --set train.lr=3e-3"
@@ -222,9 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "OUT/variance.json and OUT/variance.png.")
     p.add_argument("what", choices=["variance"], help="which study")
     p.add_argument("--out", default="runs/study-variance", help="output directory")
-    p.add_argument("--queries", type=_positive, default=10, help="directions per estimate")
-    p.add_argument("--repeats", type=_positive, default=10, help="estimates per network")
-    p.add_argument("--batch", type=_positive, default=64, help="mini-batch size")
+    p.add_argument("--queries", type=positive_int, default=10, help="directions per estimate")
+    p.add_argument("--repeats", type=positive_int, default=10, help="estimates per network")
+    p.add_argument("--batch", type=positive_int, default=64, help="mini-batch size")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--data-dir", metavar="D", help="dataset directory (default $FOTRAIN_DATA)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -237,9 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "zo: one ZO step of mnist-tt-zo vs a straightforward PyTorch "
                                    "CPU version (goal ratio <= 1; needs torch).")
     p.add_argument("what", choices=["fixed", "zo"], help="which benchmark")
-    p.add_argument("--batch", type=_positive, default=None,
+    p.add_argument("--batch", type=positive_int, default=None,
                    help="batch size (default 256 for fixed, the preset's 128 for zo)")
-    p.add_argument("--repeats", type=_positive, default=20, help="timed repeats (default 20)")
+    p.add_argument("--repeats", type=positive_int, default=20, help="timed repeats (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
     p.set_defaults(func=_cmd_bench)

@@ -9,6 +9,8 @@ outputs went (stderr).
 import argparse
 import sys
 
+from .cli import positive_int
+
 __all__ = ["add_compare_command"]
 
 DESCRIPTION = """\
@@ -108,16 +110,6 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def add_compare_command(sub) -> None:
     """Register ``fotrain compare`` on the main parser's subparsers."""
     p = sub.add_parser("compare", help="fixed-point vs float training: word-length sweeps",
@@ -132,11 +124,11 @@ def add_compare_command(sub) -> None:
                    help="word lengths in 2..32 (default 4,6,8,10,12,16,20,24)")
     p.add_argument("--rounding", metavar="R,R,...",
                    help="TRN, RND, RND_CONV for weight, act and acc (default: the preset's)")
-    p.add_argument("--seeds", type=_workers, help="seeds 0..N-1 per setting (default 1)")
+    p.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 per setting (default 1)")
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default runs/compare; --default: docs/compare)")
     p.add_argument("--runs", metavar="DIR", help="run directories (default OUT/runs)")
-    p.add_argument("--jobs", type=_workers, default=2, help="worker processes (default 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override for every run, after scaling (repeatable; e.g. "
                         "--set train.epochs=1 --set formats.act.width=12)")

@@ -294,18 +294,22 @@ class RunSpec:
 
 
 _ZO_BUDGET = ("train.train_limit=12800", "train.test_limit=2000", "train.epochs=1")
+# the hybrid presets' two epochs (RGE, then coordinate descent) on half the images each
+_HYBRID_BUDGET = ("train.train_limit=6400", "train.test_limit=2000", "train.epochs=2",
+                  "zo.switch_epoch=1")
 _LOCAL_BUDGET = ("train.train_limit=20000", "train.test_limit=5000", "train.epochs=1")
 _LOCAL_BITS = (4, 6, 8, 10, 12, 14, 16)  # local_fixed's bias alignment needs <= 62-bit ints
 
 #: The curated default study (``fotrain compare --default``, about 45 min on 2 busy cores); see
 #: ``docs/COMPARE.md``. Budgets: ZO 100 steps (12,800 images, 1 epoch, its cosine schedule
-#: complete), local rules 200 steps (20,000 images, 1 epoch); 2 seeds each.
+#: complete), hybrid 50 RGE + 50 coordinate-descent steps, local rules 200 steps (20,000
+#: images, 1 epoch); 2 seeds each.
 DEFAULT_STUDY: tuple[StudyItem, ...] = (
     StudyItem("zo-tt", "ZO-TT MNIST (integer ZO step)", (("mnist-tt-zo-fixed16", ()),),
               _ZO_BUDGET, (6, 8, 10, 12, 16), ("RND",), 2),
     StudyItem("hybrid-tt", "hybrid ZO-TT MNIST",
-              (("mnist-tt-hybrid-fixed16", ()), ("mnist-tt-hybrid", ())),
-              _ZO_BUDGET, (6, 8, 10, 12, 16), ("RND",), 2),
+              (("mnist-tt-hybrid-fixed16", ()),),
+              _HYBRID_BUDGET, (6, 8, 10, 12, 16), ("RND",), 2),
     StudyItem("tpsgd-mlp", "tpSGD MLP MNIST",
               (("mnist-mlp-tpsgd-fixed16", ()), ("mnist-mlp-tpsgd", ())),
               _LOCAL_BUDGET, _LOCAL_BITS, ("TRN", "RND"), 2),
@@ -313,11 +317,12 @@ DEFAULT_STUDY: tuple[StudyItem, ...] = (
               (("mnist-mlp-drtp-fixed16", ()), ("mnist-mlp-drtp", ()),
                ("mnist-mlp-tpsgd-fixed16", ("train.method=drtp",))),
               _LOCAL_BUDGET, _LOCAL_BITS, ("RND",), 2),
-    # The integer PINN step evaluates 41,452 fixed-point networks (seconds each step), so the
-    # HJB slot gets a short budget: 30 steps, 3 word lengths, 1 seed (about 15-20 min alone).
+    # The integer PINN step evaluates 41,452 fixed-point networks (~3.5 s per step on an idle
+    # core), so the HJB slot gets one epoch (100 steps, its cosine schedule complete), 3 word
+    # lengths and 1 seed (about 6 min per fixed run).
     StudyItem("hjb20", "HJB-20d TT-PINN",
               (("hjb20-tt-zo-fixed16", ()), ("hjb20-tt-zo", ())),
-              ("train.max_steps=30",), (12, 16, 20), ("RND",), 1),
+              ("train.epochs=1",), (12, 16, 20), ("RND",), 1),
 )
 
 

@@ -21,8 +21,19 @@ One step on a mini-batch ``x`` (pixels quantized to ``formats.act``, RND), label
    expressed in codes (for biases ``lsb_w`` is the act LSB). The host computes ``M, S`` from the
    scheduled learning rate once per step (a register write for the hardware).
 
-Diagnostics per step: share of parameter updates that rounded to zero, share of queries whose
-loss difference was exactly zero, saturation events per tensor.
+**Hybrid** (``train.method = "hybrid"``): from epoch ``zo.switch_epoch`` on, step 4-5 become
+integer coordinate descent (ZO-SCD). Per block, ``max(1, round((1 - zo.scd_sparsity) * size))``
+coordinates are drawn without replacement by the host (the step's seeded generator
+:func:`~fotrain.sw.method.step_rng`, one draw per block in block order: a coordinate list the
+host writes, the hardware stores no randomness); each is tried at ``theta_i +- k`` with
+``k = max(1, RND(zo.scd_lr / lsb))`` LSBs (all trials of a block batched like the RGE queries), and
+``theta_i`` moves by ``+k`` if the ``+`` trial's integer loss is below the unperturbed loss, else by
+``-k`` if the ``-`` trial's is, else stays. All blocks are tried from the same ``theta``; the moves
+are applied together with the format's overflow (SAT, counted). No multiplier: compare and add.
+
+Diagnostics per step: share of parameter updates that rounded to zero (RGE) or of trials that
+were rejected (SCD), share of queries whose loss difference was exactly zero, saturation events
+per tensor.
 """
 
 import math
@@ -67,10 +78,11 @@ class ZOFixedMethod:
     """The integer ZO trainer (``train.numerics = "fixed"``); see the module docstring."""
 
     def __init__(self, cfg: Config, *, seed: int):
-        if cfg.zo.blocks != "core" or cfg.zo.estimator != "rge" or cfg.train.method != "zo":
-            raise ConfigError("zo: fixed numerics implement method 'zo' with estimator 'rge' and"
-                              f" blocks 'core'; got {cfg.train.method}/{cfg.zo.estimator}/"
-                              f"{cfg.zo.blocks}")
+        if (cfg.zo.blocks != "core" or cfg.zo.estimator != "rge"
+                or cfg.train.method not in ("zo", "hybrid")):
+            raise ConfigError("zo: fixed numerics implement methods 'zo' and 'hybrid' with "
+                              "estimator 'rge' and blocks 'core'; got "
+                              f"{cfg.train.method}/{cfg.zo.estimator}/{cfg.zo.blocks}")
         if cfg.formats.acc.width > 53:
             raise ConfigError(f"formats.acc.width: {cfg.formats.acc.width} > 53; the integer ZO "
                               "trainer carries codes exactly in float64 (53-bit significand)")
@@ -258,14 +270,29 @@ class ZOFixedMethod:
             # of this class is also used by other integer trainers with their own update
             raise ConfigError(f"train.optimizer: {cfg.train.optimizer!r} has no integer version;"
                               " fixed numerics use 'sgd' or 'signsgd'")
-        step_rng(self.seed, step)  # no numpy randomness: directions come from the LFSR
-        s, nq, batch = zo.fixed_mu_lsb, zo.queries, len(y)
+        rng = step_rng(self.seed, step)  # RGE: LFSR directions; SCD: the coordinate lists
+        batch = len(y)
         xq = f.act.quantize(x, stats=self.stats, site="input").astype(np.float64)
         qf = self._float_params()
         caches: dict[int, Any] = {}
         out, _ = self._forward_codes(qf, xq, caches, stats=self.stats)
         base = int(mse_loss_codes(out.astype(np.int64), y, f.act.frac))
         self._forward += 1
+        if cfg.train.method == "hybrid" and epoch >= zo.switch_epoch:
+            updates, diag = self._scd_updates(qf, caches, y, base, rng)
+        else:
+            updates, diag = self._rge_updates(qf, caches, y, step, lr)
+        for name, delta in updates.items():  # all blocks were evaluated at the same theta
+            fmt = self._fmt(name)
+            self.q[name] = fmt.fit(self.q[name] + delta, stats=self.stats, site=f"update.{name}")
+        loss = base * f.act.lsb**2 / (2 * batch)
+        return {"loss": loss, **diag, "overflow_events": float(self.stats.total)}
+
+    def _rge_updates(self, qf, caches, y, step: int, lr: float
+                     ) -> tuple[dict[str, IntArray], dict[str, float]]:
+        """Steps 1-5 for every block: the integer RGE estimate and its sgd/signsgd update."""
+        cfg, zo, f = self.cfg, self.cfg.zo, self.cfg.formats
+        s, nq, batch = zo.fixed_mu_lsb, zo.queries, len(y)
         updates: dict[str, IntArray] = {}
         zero_diff = zero_upd = total_upd = 0
         for b, block in enumerate(self.blocks):
@@ -295,10 +322,43 @@ class ZOFixedMethod:
             updates[name] = delta
             zero_upd += int(np.count_nonzero(delta == 0))
             total_upd += delta.size
-        for name, delta in updates.items():  # all blocks were evaluated at the same theta
-            fmt = self._fmt(name)
-            self.q[name] = fmt.fit(self.q[name] + delta, stats=self.stats, site=f"update.{name}")
-        loss = base * f.act.lsb**2 / (2 * batch)
-        return {"loss": loss, "zero_update_frac": zero_upd / max(total_upd, 1),
-                "zero_loss_diff_frac": zero_diff / max(nq * len(self.blocks), 1),
-                "perturb_lsb": float(s), "overflow_events": float(self.stats.total)}
+        return updates, {"zero_update_frac": zero_upd / max(total_upd, 1),
+                         "zero_loss_diff_frac": zero_diff / max(nq * len(self.blocks), 1),
+                         "perturb_lsb": float(s)}
+
+    def _scd_updates(self, qf, caches, y, base: int, rng: np.random.Generator,
+                     chunk: int = 64) -> tuple[dict[str, IntArray], dict[str, float]]:
+        """The hybrid's coordinate phase: try ``theta_i +- k`` LSBs, keep a move that lowers
+        the integer loss (module docstring)."""
+        zo, f = self.cfg.zo, self.cfg.formats
+        updates: dict[str, IntArray] = {}
+        tried = accepted = ties = 0
+        k_lsb = 0
+        for block in self.blocks:
+            name = block[0]
+            shape, size = self.q[name].shape, self.q[name].size
+            count = max(1, int(round((1 - zo.scd_sparsity) * size)))
+            coords = (np.sort(rng.choice(size, size=count, replace=False)) if count < size
+                      else np.arange(size))  # the float hybrid's draw (sw/zo.py)
+            k = max(1, int(np.floor(zo.scd_lr / self._fmt(name).lsb + 0.5)))
+            k_lsb = max(k_lsb, k)
+            delta = np.zeros(size, np.int64)
+            for c0 in range(0, count, chunk):
+                idx = coords[c0:c0 + chunk]
+                u = np.zeros((len(idx), size), np.int64)
+                u[np.arange(len(idx)), idx] = 1
+                scores = self._perturbed_scores(name, u.reshape((len(idx), *shape)), caches, k,
+                                                self.stats, qf)
+                self._forward += 2 * len(idx)
+                losses = mse_loss_codes(scores.astype(np.int64), y, f.act.frac)
+                plus, minus = losses[:len(idx)], losses[len(idx):]
+                up = plus < base
+                down = ~up & (minus < base)
+                delta[idx] = np.where(up, k, np.where(down, -k, 0))
+                ties += int(np.count_nonzero(plus == minus))
+            updates[name] = delta.reshape(shape)
+            tried += count
+            accepted += int(np.count_nonzero(delta))
+        return updates, {"zero_update_frac": 1 - accepted / max(tried, 1),
+                         "zero_loss_diff_frac": ties / max(tried, 1),
+                         "perturb_lsb": float(k_lsb), "scd_accepted": float(accepted)}

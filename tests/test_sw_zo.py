@@ -172,3 +172,42 @@ def test_fixed_signsgd_moves_every_entry_by_the_lr_in_lsbs():
             continue
         steps = np.unique(np.abs(m.q[k] - before[k]))
         assert set(steps.tolist()) <= {0, 5} and 5 in steps
+
+
+def test_fixed_hybrid_scd_keeps_only_moves_that_lower_the_integer_loss():
+    cfg = small_cfg("train.numerics='fixed'", "train.loss='mse'", "train.optimizer='signsgd'",
+                    "train.method='hybrid'", "zo.switch_epoch=1", "zo.scd_sparsity=0.5",
+                    "zo.scd_lr=0.02")
+    m = ZOFixedMethod(cfg, seed=3)
+    rng = np.random.default_rng(3)
+    x, y = rng.random((16, 12)), rng.integers(0, 10, 16)
+    xq = cfg.formats.act.quantize(x)
+
+    def loss(q):
+        return int(mse_loss_codes(network_forward_fixed(cfg, q, xq), y, cfg.formats.act.frac))
+
+    before = {k: v.copy() for k, v in m.q.items()}
+    base = loss(before)
+    r = m.train_step(x, y, step=4, epoch=1, lr=1.0)  # epoch 1: the coordinate phase
+    assert r["scd_accepted"] > 0 and r["perturb_lsb"] == round(0.02 / cfg.formats.weight.lsb)
+    tried = sum(max(1, round(0.5 * v.size)) for v in before.values())
+    assert r["zero_update_frac"] == pytest.approx(1 - r["scd_accepted"] / tried)
+    assert m.forward_passes == 1 + 2 * tried
+    moved = 0
+    for name in before:
+        k = max(1, round(0.02 / m._fmt(name).lsb))
+        d = m.q[name] - before[name]
+        assert set(np.unique(np.abs(d)).tolist()) <= {0, k}
+        for flat in np.flatnonzero(d):  # each kept move, alone, lowers the loss
+            one = dict(before)
+            one[name] = before[name].copy()
+            one[name].flat[flat] += d.flat[flat]
+            assert loss(one) < base
+            moved += 1
+    assert moved == r["scd_accepted"]
+    m2 = ZOFixedMethod(cfg, seed=3)
+    m2.train_step(x, y, step=4, epoch=1, lr=1.0)
+    for k in m.q:
+        assert_array_equal(m.q[k], m2.q[k])
+    rge = ZOFixedMethod(cfg, seed=3)  # epoch 0: the RGE phase (signSGD moves every entry)
+    assert "scd_accepted" not in rge.train_step(x, y, step=4, epoch=0, lr=1e-3)

@@ -104,8 +104,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_study(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .studies import run_variance_study
+    from .studies import run_pinn_noise_study, run_variance_study
 
+    if args.what == "pinn-noise":
+        from .compare import parse_bits
+
+        out = args.out or "runs/study-pinn-noise"
+        res = run_pinn_noise_study(Path(out), preset=args.preset or "hjb20-tt-zo-fixed16",
+                                   bits=parse_bits(args.bits or "10,12,14,16,18,20,22"),
+                                   points=args.points, seed=args.seed,
+                                   progress=not args.no_progress)
+        for r in res["rows"]:
+            if "error" in r:
+                print(f"{r['bits']:>3} bits: not evaluated ({r['error']})")
+                continue
+            print(f"{r['bits']:>3} bits: output {r['nn_err']:.3g} ({r['nn_err'] / r['act_lsb']:.2f}"
+                  f" LSB), |grad| {r['grad_err']:.3g}, Laplacian {r['lap_err']:.3g} (float "
+                  f"{r['lap_float']:.3g}), residual {r['residual_err']:.3g} (float "
+                  f"{r['residual_float']:.3g})")
+        print(f"fotrain: wrote {out}/pinn_noise.json and pinn_noise.png", file=sys.stderr)
+        return 0
+    if args.preset or args.bits:
+        from .sw.errors import FotrainError
+
+        raise FotrainError("study variance: --preset and --bits belong to 'pinn-noise'")
+    args.out = args.out or "runs/study-variance"
     result = run_variance_study(Path(args.out), queries=args.queries, repeats=args.repeats,
                                 batch=args.batch, seed=args.seed, data_dir=args.data_dir,
                                 progress=not args.no_progress)
@@ -216,13 +239,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="D", help="target directory")
     p.set_defaults(func=_cmd_download)
 
-    p = sub.add_parser("study", help="measurements with plots (the ZO variance claim)",
+    p = sub.add_parser("study", help="measurements with plots (ZO variance, PINN fixed noise)",
                        description="variance: cosine and error of the ZO gradient estimate "
                                    "against the true gradient, vs the perturbed dimension, for "
                                    "the MNIST net as TT layers of rank 1..8 and dense. Writes "
-                                   "OUT/variance.json and OUT/variance.png.")
-    p.add_argument("what", choices=["variance"], help="which study")
-    p.add_argument("--out", default="runs/study-variance", help="output directory")
+                                   "OUT/variance.json and OUT/variance.png. pinn-noise: rms "
+                                   "error of a PINN preset's fixed-point network values, "
+                                   "derivative estimates and PDE residual against float, per "
+                                   "word length (why fixed-point PINN training needs more "
+                                   "bits). Writes OUT/pinn_noise.json and OUT/pinn_noise.png.")
+    p.add_argument("what", choices=["variance", "pinn-noise"], help="which study")
+    p.add_argument("--out", help="output directory (default runs/study-WHAT)")
+    p.add_argument("--preset", help="pinn-noise: PDE preset (default hjb20-tt-zo-fixed16)")
+    p.add_argument("--bits", help="pinn-noise: word lengths in 2..32 (default 10,12,...,22)")
+    p.add_argument("--points", type=positive_int, default=256,
+                   help="pinn-noise: collocation points")
     p.add_argument("--queries", type=positive_int, default=10, help="directions per estimate")
     p.add_argument("--repeats", type=positive_int, default=10, help="estimates per network")
     p.add_argument("--batch", type=positive_int, default=64, help="mini-batch size")

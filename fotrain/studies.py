@@ -3,6 +3,10 @@
 ``variance``: RGE quality against the perturbed dimension for the MNIST network 784-1024-10 as
 TT-matrix layers of rank 1..8 and as the dense network it compresses (see
 :mod:`fotrain.sw.variance`).
+
+``pinn-noise``: the fixed-vs-float error of a PINN preset's derivative estimates and residual
+against the word length (see :mod:`fotrain.sw.pinn_noise`): why fixed-point PINN training needs
+more bits than classification.
 """
 
 import json
@@ -11,7 +15,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run_variance_study"]
+__all__ = ["run_pinn_noise_study", "run_variance_study"]
+
+
+def _mkdir(out: Path) -> None:
+    from .sw.errors import FotrainError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FotrainError(f"--out: cannot create {str(out)!r} ({e.strerror})") from None
 
 
 def run_variance_study(out: Path, *, queries: int = 10, repeats: int = 10, batch: int = 64,
@@ -26,13 +39,9 @@ def run_variance_study(out: Path, *, queries: int = 10, repeats: int = 10, batch
 
     from .sw.config import load_config
     from .sw.data import as_float, load
-    from .sw.errors import FotrainError
     from .sw.variance import rge_quality
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FotrainError(f"--out: cannot create {str(out)!r} ({e.strerror})") from None
+    _mkdir(out)
     ds = load("mnist", data_dir)
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(ds.y_train), size=batch, replace=False)
@@ -71,5 +80,58 @@ def run_variance_study(out: Path, *, queries: int = 10, repeats: int = 10, batch
                  f"{repeats} repeats, MNIST batch {batch}")
     fig.tight_layout()
     fig.savefig(out / "variance.png", dpi=120)
+    plt.close(fig)
+    return result
+
+
+def run_pinn_noise_study(out: Path, *, preset: str = "hjb20-tt-zo-fixed16",
+                         bits: tuple[int, ...] = (10, 12, 14, 16, 18, 20, 22), points: int = 256,
+                         seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Measure :func:`~fotrain.sw.pinn_noise.estimate_noise` at each word length (the compare
+    sweep's scaling rule); write ``pinn_noise.json`` and ``pinn_noise.png`` into ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tqdm import tqdm
+
+    from .compare import scale_config
+    from .sw.config import load_config
+    from .sw.errors import FotrainError
+    from .sw.pde_task import problem_for
+    from .sw.pinn_noise import estimate_noise
+
+    cfg = load_config(preset)
+    problem_for(cfg)  # a PDE preset, or a one-line error
+    _mkdir(out)
+    rows = []
+    for b in tqdm(bits, disable=not progress, desc="pinn-noise study"):
+        try:
+            r = estimate_noise(scale_config(cfg, b), points=points, seed=seed)
+        except FotrainError as e:  # e.g. an accumulator beyond the golden model's integers
+            rows.append({"bits": b, "error": str(e)})
+            continue
+        rows.append({"bits": b, **r})
+    ok = [r for r in rows if "error" not in r]
+    if not ok:
+        raise FotrainError(f"--bits: no word length of {list(bits)} could be evaluated "
+                           f"({rows[0]['error']})")
+    result = {"preset": preset, "points": points, "seed": seed, "rows": rows}
+    (out / "pinn_noise.json").write_text(json.dumps(result, indent=2) + "\n")
+    b = np.array([r["bits"] for r in ok])
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for key, label in (("nn_err", "network output"), ("grad_err", "|grad u| estimate"),
+                       ("lap_err", "Laplacian estimate"), ("residual_err", "PDE residual")):
+        ax.semilogy(b, [r[key] for r in ok], "o-", label=f"{label} error")
+    ax.axhline(ok[0]["residual_float"], color="k", ls="--",
+               label="float residual (signal at init)")
+    ax.set_xlabel("word length (bits)")
+    ax.set_ylabel("rms fixed minus float")
+    ax.set_title(f"{preset}: {ok[0]['derivatives']} stencil, sigma = {ok[0]['sigma']}, "
+                 f"{points} points", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "pinn_noise.png", dpi=120)
     plt.close(fig)
     return result

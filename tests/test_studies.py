@@ -1,12 +1,16 @@
-"""`fotrain study variance` and `fotrain bench zo`: they run, write their files, and the study's
-numbers follow the RGE error law within statistical slack."""
+"""`fotrain study variance`, `fotrain study pinn-noise` and `fotrain bench zo`: they run, write
+their files, and the numbers follow the RGE error law / the stencil's error gain within slack."""
 
 import json
 
 from datadir import dataset_root
 
 from fotrain.bench import run_bench
-from fotrain.studies import run_variance_study
+from fotrain.cli import main
+from fotrain.compare import scale_config
+from fotrain.studies import run_pinn_noise_study, run_variance_study
+from fotrain.sw.config import load_config
+from fotrain.sw.pinn_noise import estimate_noise
 
 
 def test_variance_study_writes_json_and_png(tmp_path):
@@ -46,3 +50,25 @@ def test_plot_runs_writes_png_and_refuses_non_runs(tmp_path):
     assert out.stat().st_size > 10_000
     with pytest.raises(FotrainError, match="has no metrics.jsonl"):
         plot_runs([tmp_path / "nope"], tmp_path / "d.png")
+
+
+def test_pinn_noise_follows_the_word_length_and_the_stencil_gain():
+    cfg = load_config("hjb20-tt-zo-fixed16")
+    r16 = estimate_noise(cfg, points=32)
+    r20 = estimate_noise(scale_config(cfg, 20), points=32)
+    for r in (r16, r20):  # a few act LSBs at the output, amplified >= 1/h**2 in the Laplacian
+        assert 0.3 < r["nn_err"] / r["act_lsb"] < 4
+        assert r["lap_gain"] > 1 / r["sigma"] ** 2
+        assert 0.5 < r["residual_err"] / r["lap_err"] < 2  # the Laplacian error dominates
+    assert 8 < r16["lap_err"] / r20["lap_err"] < 32  # 4 more fractional bits: ~16x smaller
+    # the float signal barely depends on how finely the parameters were quantized
+    assert abs(r16["residual_float"] / r20["residual_float"] - 1) < 0.02
+
+
+def test_pinn_noise_study_writes_json_png_and_reports_bad_input(tmp_path, capsys):
+    res = run_pinn_noise_study(tmp_path, bits=(14, 16), points=16, progress=False)
+    assert [r["bits"] for r in res["rows"]] == [14, 16]
+    assert (tmp_path / "pinn_noise.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "pinn_noise.json").read_text())["preset"] == "hjb20-tt-zo-fixed16"
+    assert main(["study", "pinn-noise", "--preset", "mnist-tt-zo", "--out", str(tmp_path)]) == 2
+    assert "train.task: 'mnist' is not a PDE task" in capsys.readouterr().err

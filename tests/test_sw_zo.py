@@ -137,13 +137,17 @@ def test_fixed_perturbed_scores_equal_separate_integer_forwards(preset):
                 assert_array_equal(got[off + j], network_forward_fixed(cfg, moved, xq))
 
 
-def test_fixed_step_is_integer_sgd_and_reports_diagnostics():
-    cfg = small_cfg("train.numerics='fixed'", "train.loss='mse'", "train.optimizer='sgd'",
-                    "zo.fixed_mu_lsb=8")
-    m = ZOFixedMethod(cfg, seed=2)
-    rng = np.random.default_rng(2)
+def fixed_setup(seed, *sets):
+    """An integer ZO trainer on ``small_cfg`` (mse loss, ``sets``), a batch, the initial codes."""
+    cfg = small_cfg("train.numerics='fixed'", "train.loss='mse'", *sets)
+    m = ZOFixedMethod(cfg, seed=seed)
+    rng = np.random.default_rng(seed)
     x, y = rng.random((16, 12)), rng.integers(0, 10, 16)
-    before = {k: v.copy() for k, v in m.q.items()}
+    return cfg, m, x, y, {k: v.copy() for k, v in m.q.items()}
+
+
+def test_fixed_step_is_integer_sgd_and_reports_diagnostics():
+    cfg, m, x, y, before = fixed_setup(2, "train.optimizer='sgd'", "zo.fixed_mu_lsb=8")
     r = m.train_step(x, y, step=0, epoch=0, lr=0.5)
     assert all(v.dtype == np.int64 for v in m.q.values())
     assert any(not np.array_equal(before[k], m.q[k]) for k in m.q)
@@ -159,12 +163,7 @@ def test_fixed_step_is_integer_sgd_and_reports_diagnostics():
 
 
 def test_fixed_signsgd_moves_every_entry_by_the_lr_in_lsbs():
-    cfg = small_cfg("train.numerics='fixed'", "train.loss='mse'", "train.optimizer='signsgd'",
-                    "zo.fixed_mu_lsb=8")
-    m = ZOFixedMethod(cfg, seed=2)
-    rng = np.random.default_rng(2)
-    x, y = rng.random((16, 12)), rng.integers(0, 10, 16)
-    before = {k: v.copy() for k, v in m.q.items()}
+    cfg, m, x, y, before = fixed_setup(2, "train.optimizer='signsgd'", "zo.fixed_mu_lsb=8")
     lr = 5 * cfg.formats.weight.lsb
     m.train_step(x, y, step=0, epoch=0, lr=lr)
     for k in m.q:
@@ -175,18 +174,14 @@ def test_fixed_signsgd_moves_every_entry_by_the_lr_in_lsbs():
 
 
 def test_fixed_hybrid_scd_keeps_only_moves_that_lower_the_integer_loss():
-    cfg = small_cfg("train.numerics='fixed'", "train.loss='mse'", "train.optimizer='signsgd'",
-                    "train.method='hybrid'", "zo.switch_epoch=1", "zo.scd_sparsity=0.5",
-                    "zo.scd_lr=0.02")
-    m = ZOFixedMethod(cfg, seed=3)
-    rng = np.random.default_rng(3)
-    x, y = rng.random((16, 12)), rng.integers(0, 10, 16)
+    cfg, m, x, y, before = fixed_setup(3, "train.optimizer='signsgd'", "train.method='hybrid'",
+                                       "zo.switch_epoch=1", "zo.scd_sparsity=0.5",
+                                       "zo.scd_lr=0.02")
     xq = cfg.formats.act.quantize(x)
 
     def loss(q):
         return int(mse_loss_codes(network_forward_fixed(cfg, q, xq), y, cfg.formats.act.frac))
 
-    before = {k: v.copy() for k, v in m.q.items()}
     base = loss(before)
     r = m.train_step(x, y, step=4, epoch=1, lr=1.0)  # epoch 1: the coordinate phase
     assert r["scd_accepted"] > 0 and r["perturb_lsb"] == round(0.02 / cfg.formats.weight.lsb)

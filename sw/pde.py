@@ -12,6 +12,8 @@ member                                          contract
 ``default_sigma: float``                        smoothing scale the problem is tuned for
 ``sample_collocation(n, *, rng) -> (n, dim)``   i.i.d. uniform training points in ``[0, 1]^dim``
 ``sample_test(n=10_000, *, rng) -> (n, dim)``   i.i.d. uniform test points in ``[0, 1]^dim``
+``sample_boundary(n, *, rng) -> (n, dim)``      uniform points on the lateral faces (one
+                                                spatial coordinate 0 or 1), for Dirichlet data
 ``ansatz(points, nn) -> (n,)``                  hard-constrained solution from raw network outputs
 ``wrap(net) -> u``                              ``u(points) = ansatz(points, net(points))``
 ``residual(points, value, grad, laplacian)``    PDE residual per point from estimates of ``u``
@@ -47,8 +49,11 @@ Problems:
   2e-6, 2e-8); level 4 (13,329 nodes) gives 5.6e-4 at 0.1. At 0.01 the smoothing factor is
   0.9998. (The HJB solution is affine, so its estimates are exact for any ``sigma``.)
 
-As in the reference HJB code, lateral boundary values are not imposed (only the terminal/initial
-condition is hard); the collocation loss alone selects the solution.
+As in the reference HJB code, lateral boundary values are not imposed by default (only the
+terminal/initial condition is hard); the collocation loss alone selects the solution. That is
+enough for the HJB run but not for the heat problem: on the box, heat flowing in through the faces
+also solves ``u_t = k Lap u`` with the same initial data, so ``pinn.boundary_points`` adds
+Dirichlet data ``u = exact`` on points of :meth:`Problem.sample_boundary` as a second loss term.
 
 Costs: samplers ``O(n * dim)``; every other member is elementwise ``O(n * dim)``.
 """
@@ -135,6 +140,14 @@ class Problem:
     def sample_collocation(self, n: int, *, rng: np.random.Generator) -> FloatArray:
         """Draw ``n`` i.i.d. uniform collocation points in ``[0, 1]^dim``."""
         return rng.uniform(0.0, 1.0, size=(_check_n(n, "n"), self.dim))
+
+    def sample_boundary(self, n: int, *, rng: np.random.Generator) -> FloatArray:
+        """Draw ``n`` uniform points on the lateral faces: uniform in ``[0, 1]^dim``, then one
+        spatial axis (uniform over the ``d``) set to 0 or 1 (fair coin)."""
+        x = rng.uniform(0.0, 1.0, size=(_check_n(n, "n"), self.dim))
+        axis = rng.integers(0, self.d, size=n)
+        x[np.arange(n), axis] = rng.integers(0, 2, size=n).astype(np.float64)
+        return x
 
     def sample_test(self, n: int = N_TEST, *, rng: np.random.Generator) -> FloatArray:
         """Draw ``n`` (default 10,000) i.i.d. uniform test points in ``[0, 1]^dim``."""

@@ -3,8 +3,9 @@ the relative-L2 metric.
 
 Batches: step ``s`` of epoch ``e`` draws ``train.batch_size`` i.i.d. uniform collocation points
 in ``[0, 1]^dim`` from ``default_rng([seed, e, s, 0xC011])`` (so a resumed run redraws the same
-points); the label array is a dummy of zeros (the Method protocol's ``y``). An epoch is
-``pinn.steps_per_epoch`` steps.
+points), followed by ``pinn.boundary_points`` points on the lateral faces (Dirichlet data) from
+``default_rng([seed, e, s, 0xB0D])``; the label array is a dummy of zeros (the Method
+protocol's ``y``). An epoch is ``pinn.steps_per_epoch`` steps.
 
 Metric (:meth:`PDETask.evaluate`, headline first): ``rel_l2 = ||u_pred - u||_2 / ||u||_2`` on
 ``pinn.test_points`` (10,000) uniform test points drawn once from ``pinn.test_seed``, where
@@ -64,11 +65,17 @@ class PDETask:
 
     def batches(self, epoch: int, batch_size: int, seed: int
                 ) -> Iterator[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]:
-        """``(points (batch_size, dim), zeros)`` per step, fixed by ``(seed, epoch, step)``."""
+        """``(points (batch_size + nb, dim), zeros)`` per step, fixed by ``(seed, epoch, step)``:
+        ``batch_size`` interior points, then ``nb = pinn.boundary_points`` points on the lateral
+        faces from a separate stream (so the interior points do not depend on ``nb``)."""
+        nb = self.pinn.boundary_points
         for s in range(self.steps_per_epoch(batch_size)):
             rng = np.random.default_rng([int(seed), int(epoch), s, 0xC011])
-            yield (self.problem.sample_collocation(batch_size, rng=rng),
-                   np.zeros(batch_size, np.int64))
+            x = self.problem.sample_collocation(batch_size, rng=rng)
+            if nb:
+                brng = np.random.default_rng([int(seed), int(epoch), s, 0xB0D])
+                x = np.concatenate([x, self.problem.sample_boundary(nb, rng=brng)])
+            yield x, np.zeros(x.shape[0], np.int64)
 
     def predict(self, method: Method, batch: int) -> npt.NDArray[np.float64]:
         """``u_pred`` on the test points, ``batch`` points per call."""

@@ -19,7 +19,8 @@ Methods (``train.method``):
   optimiser. Every perturbed loss needs the network at all ``P * E`` inputs; they are computed
   with the exact rewrites of :mod:`.pinn_net` (dense equivalents, input linearity of layer 0,
   per-array linear shortcut), all queries of a block batched. Network evaluations per iteration:
-  ``P * E * (1 + n_blocks * 2Q)`` (antithetic) or ``P * E * (1 + n_blocks * Q)`` (one-sided).
+  ``P * E * (1 + n_blocks * 2Q)`` (antithetic) or ``P * E * (1 + n_blocks * Q)`` (one-sided),
+  ``P = train.batch_size + pinn.boundary_points``.
   Working precision of the forwards: ``zo.precision``; estimates, residuals and losses in float64.
 - ``bp``: the first-order reference *on the same estimator*: the exact gradient of the same
   ``L`` (same stencil, same points) by the chain rule, ``dL/d(estimates) -> dL/du`` (the
@@ -53,7 +54,7 @@ from .pinn_net import CHUNK_ELEMENTS, BaseEval, run_from, tt_dense, tt_dense_adj
 from .pinn_stencil import Stencil, make_stencil
 from .zo import block_plan, directions
 
-__all__ = ["Collocation", "PINNMethod", "evals_per_iteration", "make_pinn_method",
+__all__ = ["Collocation", "PINNMethod", "collocation", "evals_per_iteration", "make_pinn_method",
            "pinn_stencil"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -67,7 +68,8 @@ def pinn_stencil(cfg: Config, pinn: PINNConfig, problem: Problem) -> Stencil:
 
 def evals_per_iteration(cfg: Config, stencil: Stencil, n_blocks: int) -> int:
     """Network evaluations (single inputs) of one training step."""
-    per_loss = cfg.train.batch_size * stencil.evals_per_point
+    points = cfg.train.batch_size + pinn_settings(cfg).boundary_points
+    per_loss = points * stencil.evals_per_point
     if cfg.train.method == "bp":
         return per_loss
     per_block = (2 if cfg.zo.sided == "antithetic" else 1) * cfg.zo.queries
@@ -75,33 +77,57 @@ def evals_per_iteration(cfg: Config, stencil: Stencil, n_blocks: int) -> int:
 
 
 class Collocation:
-    """One step's points: offsets, the ansatz as ``u = g + c * NN``, loss and its gradient."""
+    """One step's points: offsets, the ansatz as ``u = g + c * NN``, loss and its gradient.
 
-    def __init__(self, problem: Problem, stencil: Stencil, xp: FloatArray):
+    ``xp`` holds ``P - nb`` interior points, then ``nb = boundary`` points with Dirichlet data.
+    Loss: ``mean_interior(r^2) + boundary_weight * mean_boundary((u(x) - u_exact(x))^2)``. The
+    boundary points go through the same batched evaluation at all ``E`` offsets (so every
+    engine serves them unchanged) and use only ``u`` at offset 0; ``(E - 1) nb`` of the
+    evaluations are spent for nothing, the price of not having a second evaluation path.
+    """
+
+    def __init__(self, problem: Problem, stencil: Stencil, xp: FloatArray, boundary: int = 0,
+                 boundary_weight: float = 1.0):
         self.problem, self.stencil = problem, stencil
         self.xp = np.asarray(xp, np.float64)
         self.p, self.e = self.xp.shape[0], stencil.evals_per_point
+        if not 0 <= boundary < self.p:
+            raise ConfigError(f"pinn.boundary_points: {boundary} of {self.p} points leaves no "
+                              "interior point")
+        self.nb, self.ni, self.wb = boundary, self.p - boundary, float(boundary_weight)
+        self.u_boundary = problem.exact(self.xp[self.ni:]) if boundary else np.zeros(0)
         self.points = (self.xp[:, None, :] + stencil.offsets[None]).reshape(-1, problem.dim)
         n = self.points.shape[0]
         self.g = problem.ansatz(self.points, np.zeros(n))
         self.c = problem.ansatz(self.points, np.ones(n)) - self.g
 
+    def _u(self, nn: FloatArray) -> FloatArray:
+        """``u`` at every stencil input, ``(C, P, E)``."""
+        return (self.g + self.c * np.asarray(nn, np.float64)).reshape(-1, self.p, self.e)
+
     def estimates(self, nn: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Network values ``(C, P * E)`` -> ``(value (C, P), grad (C, P, dim), lap (C, P))``."""
-        u = self.g + self.c * np.asarray(nn, np.float64)
-        return self.stencil.estimate(u.reshape(-1, self.p, self.e))
+        return self.stencil.estimate(self._u(nn))
 
     def residuals(self, nn: FloatArray) -> FloatArray:
-        """``(C, P)`` residuals of ``C`` networks' values ``(C, P * E)``."""
-        value, grad, lap = self.estimates(nn)
+        """``(C, P - nb)`` residuals at the interior points of ``C`` networks' values
+        ``(C, P * E)``."""
+        value, grad, lap = (a[:, :self.ni] for a in self.estimates(nn))
         c, dim = value.shape[0], self.problem.dim
-        r = self.problem.residual(np.tile(self.xp, (c, 1)), value.reshape(-1),
+        r = self.problem.residual(np.tile(self.xp[:self.ni], (c, 1)), value.reshape(-1),
                                   grad.reshape(-1, dim), lap.reshape(-1))
-        return r.reshape(c, self.p)
+        return r.reshape(c, self.ni)
+
+    def boundary_errors(self, nn: FloatArray) -> FloatArray:
+        """``(C, nb)`` errors ``u(x) - u_exact(x)`` at the boundary points."""
+        return self._u(nn)[:, self.ni:, 0] - self.u_boundary
 
     def losses(self, nn: FloatArray) -> FloatArray:
-        """``(C,)`` mean squared residuals."""
-        return np.mean(self.residuals(nn) ** 2, axis=1)
+        """``(C,)`` mean squared residuals (plus the weighted boundary term)."""
+        out = np.mean(self.residuals(nn) ** 2, axis=1)
+        if self.nb:
+            out = out + self.wb * np.mean(self.boundary_errors(nn) ** 2, axis=1)
+        return out
 
     def loss_grad(self, nn: FloatArray) -> tuple[float, FloatArray]:
         """Loss of one network ``(P * E,)`` and ``dL/dNN (P * E,)``.
@@ -109,12 +135,12 @@ class Collocation:
         ``dr/d(estimates)`` by central differences of unit step in estimate space, exact because
         every residual of :mod:`.pde` is a polynomial of degree <= 2 in the estimates.
         """
-        value, grad, lap = (a[0] for a in self.estimates(nn[None]))
-        est = np.concatenate([value[:, None], grad, lap[:, None]], axis=1)  # (P, dim + 2)
-        dim = self.problem.dim
+        value, grad, lap = (a[0, :self.ni] for a in self.estimates(nn[None]))
+        est = np.concatenate([value[:, None], grad, lap[:, None]], axis=1)  # (P - nb, dim + 2)
+        dim, xi = self.problem.dim, self.xp[:self.ni]
 
         def res(e: FloatArray) -> FloatArray:
-            return self.problem.residual(self.xp, e[:, 0], e[:, 1:dim + 1], e[:, dim + 1])
+            return self.problem.residual(xi, e[:, 0], e[:, 1:dim + 1], e[:, dim + 1])
 
         r = res(est)
         jac = np.empty_like(est)
@@ -122,12 +148,26 @@ class Collocation:
             step = np.zeros(est.shape[1])
             step[j] = 1.0
             jac[:, j] = 0.5 * (res(est + step) - res(est - step))
-        dl_est = (2.0 / self.p) * r[:, None] * jac
+        dl_est = (2.0 / self.ni) * r[:, None] * jac
         s = self.stencil
         dl_d = (dl_est[:, :1] * s.a_value + dl_est[:, 1:dim + 1] @ s.a_grad.T
-                + dl_est[:, dim + 1:] * s.a_lap)  # (P, E - 1)
-        dl_u = np.concatenate([dl_est[:, :1] - dl_d.sum(axis=1, keepdims=True), dl_d], axis=1)
-        return float(np.mean(r**2)), dl_u.reshape(-1) * self.c
+                + dl_est[:, dim + 1:] * s.a_lap)  # (P - nb, E - 1)
+        dl_u = np.zeros((self.p, self.e))
+        dl_u[:self.ni] = np.concatenate([dl_est[:, :1] - dl_d.sum(axis=1, keepdims=True), dl_d],
+                                        axis=1)
+        loss = float(np.mean(r**2))
+        if self.nb:
+            eb = self.boundary_errors(nn[None])[0]
+            dl_u[self.ni:, 0] = (2.0 * self.wb / self.nb) * eb
+            loss += self.wb * float(np.mean(eb**2))
+        return loss, dl_u.reshape(-1) * self.c
+
+
+def collocation(problem: Problem, stencil: Stencil, pinn: PINNConfig, x: FloatArray
+                ) -> "Collocation":
+    """The :class:`Collocation` of a training batch ``x`` (its last ``pinn.boundary_points``
+    points carry Dirichlet data)."""
+    return Collocation(problem, stencil, x, pinn.boundary_points, pinn.boundary_weight)
 
 
 def check_method(cfg: Config) -> None:
@@ -174,6 +214,7 @@ class PINNMethod(NetworkMethod):
                 "sigma": self.pinn.sigma or self.problem.default_sigma,
                 "evals_per_point": self.stencil.evals_per_point,
                 "collocation_points": self.cfg.train.batch_size,
+                "boundary_points": self.pinn.boundary_points,
                 "zo_blocks": len(self.blocks) if self.cfg.train.method == "zo" else 0,
                 "network_evals_per_iteration": per_it,
                 "network_evals_total": self._forward}
@@ -181,7 +222,7 @@ class PINNMethod(NetworkMethod):
     # -- training --------------------------------------------------------------------------------
     def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
                    epoch: int, lr: float) -> dict[str, float]:
-        col = Collocation(self.problem, self.stencil, x)
+        col = collocation(self.problem, self.stencil, self.pinn, x)
         if self.cfg.train.method == "bp":
             loss, grads = self.first_order(col)
             self.opt.step(self.p, grads, lr)

@@ -15,6 +15,11 @@ zeroth-order estimator from ``[zo]``; this section holds the rest:
 - ``test_points`` / ``test_seed``: the fixed uniform test set of the ``rel_l2`` metric.
 - ``predict``: ``raw`` evaluates the hard-constrained network ``u``; ``smoothed`` evaluates
   ``u_sigma`` with the training rule (sparse grid only; ``K`` evaluations per test point).
+- ``boundary_points`` / ``boundary_weight``: Dirichlet data on the lateral faces. Each step
+  adds ``boundary_points`` points drawn on the faces ``x_i in {0, 1}`` (spatial axes) and the
+  loss term ``boundary_weight * mean((u - u_exact)^2)`` over them; ``0`` (default) imposes no
+  lateral data (the HJB set-up of the reference). The heat problem needs it: with the initial
+  condition alone it is not well posed on the box.
 - ``fixed_update``: fixed numerics keep the parameters as ``formats.weight`` codes; the optimiser
   step is rounded into codes ``nearest`` or ``stochastic`` (from the step's generator).
 """
@@ -39,6 +44,8 @@ class PINNConfig(Section):
     test_seed: int = 20_240_707
     predict: str = "raw"
     fixed_update: str = "stochastic"
+    boundary_points: int = 0
+    boundary_weight: float = 1.0
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "derivatives": ("fd", "sparse_grid"),
@@ -54,5 +61,7 @@ class PINNConfig(Section):
         self.require(self.steps_per_epoch >= 1, "steps_per_epoch", "must be >= 1")
         self.require(self.test_points >= 1, "test_points", "must be >= 1")
         self.require(self.test_seed >= 0, "test_seed", "must be >= 0")
+        self.require(self.boundary_points >= 0, "boundary_points", "must be >= 0 (0: none)")
+        self.require(self.boundary_weight > 0, "boundary_weight", "must be > 0")
         self.require(self.predict == "raw" or self.derivatives == "sparse_grid", "predict",
                      "'smoothed' needs derivatives = 'sparse_grid'")

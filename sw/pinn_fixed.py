@@ -37,7 +37,7 @@ from .method import step_rng
 from .optim import Optimizer
 from .pde_task import pinn_settings, problem_for
 from .perturb import query_seed, rademacher
-from .pinn import Collocation, check_method, evals_per_iteration, pinn_stencil
+from .pinn import Collocation, check_method, collocation, evals_per_iteration, pinn_stencil
 from .pinn_config import PINNConfig
 from .zo_fixed import ZOFixedMethod
 
@@ -82,7 +82,7 @@ class PINNFixedMethod:
     def collocation(self, x: FloatArray) -> Collocation:
         """Step points rounded to the act grid (spec item 2)."""
         act = self.cfg.formats.act
-        return Collocation(self.problem, self.stencil, act.to_float(act.quantize(x)))
+        return collocation(self.problem, self.stencil, self.pinn, act.to_float(act.quantize(x)))
 
     def network_codes(self, points: FloatArray, q: dict[str, npt.NDArray[np.int64]] | None = None,
                       caches: dict | None = None) -> npt.NDArray[np.int64]:
@@ -120,7 +120,8 @@ class PINNFixedMethod:
         return {"pinn_problem": self.problem.name, "derivatives": self.stencil.kind,
                 "sigma": self.pinn.sigma or self.problem.default_sigma,
                 "evals_per_point": self.stencil.evals_per_point,
-                "collocation_points": self.cfg.train.batch_size, "zo_blocks": len(self.blocks),
+                "collocation_points": self.cfg.train.batch_size,
+                "boundary_points": self.pinn.boundary_points, "zo_blocks": len(self.blocks),
                 "network_evals_per_iteration": evals_per_iteration(self.cfg, self.stencil,
                                                                    len(self.blocks)),
                 "network_evals_total": self._forward, "overflow_events": self.stats.total,

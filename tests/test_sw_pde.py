@@ -193,3 +193,16 @@ def test_get_problem_and_bad_arguments():
         HJB().ansatz(np.zeros((3, 21)), np.zeros(4))
     with pytest.raises(FotrainError, match="value/grad/laplacian"):
         HJB().residual(np.zeros((3, 21)), np.zeros(3), np.zeros((3, 20)), np.zeros(3))
+
+
+@pytest.mark.parametrize("problem", [HJB(), Heat()], ids=lambda p: p.name)
+def test_boundary_samples_lie_on_the_lateral_faces(problem):
+    x = problem.sample_boundary(400, rng=np.random.default_rng(11))
+    assert x.shape == (400, problem.dim)
+    spatial = x[:, :problem.d]
+    on_face = (spatial == 0.0) | (spatial == 1.0)
+    assert (on_face.sum(axis=1) == 1).all()  # exactly one spatial coordinate on a face
+    assert set(np.unique(spatial[on_face])) == {0.0, 1.0}
+    assert len(np.unique(np.nonzero(on_face)[1])) > problem.d // 2  # faces of many axes
+    assert not np.isin(x[:, problem.d], (0.0, 1.0)).any()  # t stays inside
+    np.testing.assert_array_equal(x, problem.sample_boundary(400, rng=np.random.default_rng(11)))

@@ -179,3 +179,50 @@ def test_bad_settings_raise_config_error():
         PINNMethod(tiny(estimator="cge"), seed=0)
     with pytest.raises(ConfigError, match="zo.blocks"):
         make_method(tiny(numerics="fixed", blocks="all"), seed=0)
+
+
+def boundary_col(problem, n_interior=3, nb=2, weight=0.5):
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.random((n_interior, 21)), problem.sample_boundary(nb, rng=rng)])
+    return Collocation(problem, fd_stencil(21, 0.1, problem.laplacian_axes), x, nb, weight)
+
+
+@pytest.mark.parametrize("problem", [HJB(), Heat()], ids=lambda p: p.name)
+def test_boundary_term_is_the_weighted_squared_error_at_the_face_points(problem):
+    col = boundary_col(problem)
+    inner = Collocation(problem, col.stencil, col.xp[:3])
+    nn = np.random.default_rng(13).normal(size=(2, 5, col.e))  # 2 networks, 5 points, E
+    u_face = np.stack([problem.ansatz(col.xp[3:], nn[c, 3:, 0]) for c in range(2)])
+    want = (inner.losses(nn[:, :3].reshape(2, -1))
+            + 0.5 * np.mean((u_face - problem.exact(col.xp[3:])) ** 2, axis=1))
+    nn = nn.reshape(2, -1)
+    np.testing.assert_allclose(col.losses(nn), want, rtol=1e-13)
+    exact = problem.exact_network(col.points)[None]
+    np.testing.assert_allclose(col.boundary_errors(exact), 0.0, atol=1e-12)
+
+
+def test_first_order_gradient_with_boundary_points_matches_finite_differences():
+    m = PINNMethod(tiny(method="bp"), seed=0)
+    col = boundary_col(m.problem)
+    loss, grads = m.first_order(col)
+    assert loss == pytest.approx(col.losses(network_forward(m.cfg, m.p, col.points)[:, 0][None])[0])
+    rng = np.random.default_rng(14)
+    for n in ("0.core1", "0.bias", "1.w", "1.bias"):
+        d = rng.normal(size=m.p[n].shape)
+        ls = [col.losses(network_forward(m.cfg, {**m.p, n: m.p[n] + e * d}, col.points)[:, 0]
+                         [None])[0] for e in (1e-6, -1e-6)]
+        assert np.sum(grads[n] * d) == pytest.approx((ls[0] - ls[1]) / 2e-6, rel=1e-5)
+
+
+def test_boundary_points_leave_the_interior_batch_unchanged():
+    plain = tiny()
+    with_b = plain.replace(pinn=PINNConfig(boundary_points=2))
+    a = next(PDETask(plain).batches(1, 3, seed=5))[0]
+    b, y = next(PDETask(with_b).batches(1, 3, seed=5))
+    assert b.shape == (5, 21) and y.shape == (5,)
+    np.testing.assert_array_equal(b[:3], a)
+    assert ((b[3:, :20] == 0) | (b[3:, :20] == 1)).any(axis=1).all()
+    m = make_method(with_b, seed=0)
+    assert m.summary()["network_evals_per_iteration"] == 5 * 43 * (1 + 6 * 2 * 4)  # 6 blocks
+    with pytest.raises(ConfigError, match="boundary_points"):
+        Collocation(m.problem, m.stencil, b, boundary=5)

@@ -84,7 +84,7 @@ class LocalConfig(Section):
         "dtype": ("float32", "float64"),
         "activation": ("tanh", "relu", "none"),
         "cnn_target": ("dense", "channel", "pooled"),
-        "rnn_target": ("all", "last", "ramp"),
+        "rnn_target": ("all", "last", "ramp", "mean"),
         "rnn_readout": ("last", "mean"),
         "fixed_update": ("nearest", "stochastic"),
     }

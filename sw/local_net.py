@@ -205,8 +205,9 @@ class RNNStage:
     + b)``, ``s_{-1} = 0``; output the states ``(B, T, H)``.
 
     Local rule: the target acts on every state (``rnn_target = "all"``), on every state scaled by
-    ``(t + 1) / T`` (``"ramp"``: commit to the class code as the evidence arrives) or on the last
-    one, with
+    ``(t + 1) / T`` (``"ramp"``: commit to the class code as the evidence arrives), on the last
+    one, or on the mean state over time (``"mean"``: the RNN analogue of the CNN's pooled
+    mapping; single steps stay free as long as the average carries the code), with
     ``s_{t-1}`` detached (no backprop through time): ``gWx = sum_t delta_t^T x_t``, ``gWh = sum_t
     delta_t^T s_{t-1}``. :meth:`backward` is full BPTT (the BP reference).
     """
@@ -238,7 +239,9 @@ class RNNStage:
         return out, (x, out)
 
     def target(self, cache: tuple[Array, Array]) -> Array:
-        """Target point: all states, or the last one (``(B, 1, H)``)."""
+        """Target point: all states, the last one or the mean over time (``(B, 1, H)``)."""
+        if self.steps == "mean":
+            return cache[1].mean(axis=1, keepdims=True)
         return cache[1][:, -1:] if self.steps == "last" else cache[1]
 
     @staticmethod
@@ -261,6 +264,8 @@ class RNNStage:
             full = np.zeros_like(out)
             full[:, -1:] = e
             e = full
+        elif self.steps == "mean":  # d mean_t(s_t) / d s_t = 1 / T at every step
+            e = np.broadcast_to(e / out.shape[1], out.shape)
         return self._grads(x, out, e * act_grad(self.activation, out))
 
     def backward(self, p: Params, cache: tuple[Array, Array], dout: Array,

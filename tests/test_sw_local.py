@@ -105,7 +105,7 @@ def test_conv_local_gradient_matches_finite_differences(mapping):
                                           "pooled": (4, 4, 2)}[mapping]
 
 
-@pytest.mark.parametrize("steps", ["all", "last", "ramp"])
+@pytest.mark.parametrize("steps", ["all", "last", "ramp", "mean"])
 def test_rnn_local_gradient_detaches_previous_state(steps):
     m = LocalMethod(rnn_cfg(rnn_target=steps, target_amp=0.5))
     x, y = batch(m)
@@ -122,6 +122,7 @@ def test_rnn_local_gradient_detaches_previous_state(steps):
             # each step from the *recorded* previous state: s_{t-1} is a constant
             s = np.tanh(h @ m.p[f"{n}.wx"].T + prev @ m.p[f"{n}.wh"].T + m.p[f"{n}.b"])
             s = s[:, -1:] if steps == "last" else s
+            s = s.mean(axis=1, keepdims=True) if steps == "mean" else s
             t = np.broadcast_to(m.targets(k, y), s.shape)
             return local_loss_value("mse", s, t) / len(y)
 

@@ -168,6 +168,9 @@ def test_presets_load_and_count_evaluations(name):
         assert per_it == 16 * 43 * 21
     if name == "hjb20-tt-zo-fixed16":
         assert per_it == 4 * 43 * (1 + 12 * 20)
+    if name.startswith("heat20"):  # 16 interior + 16 boundary points
+        assert cfg.pinn.boundary_points == 16
+        assert per_it == 32 * 43 * (21 if name.endswith("zo") else 1)
 
 
 def test_bad_settings_raise_config_error():

@@ -571,7 +571,10 @@ def _parse_toml(text: str, source: str) -> Config:
 def load_config(name_or_path: str | Path) -> Config:
     """Load a preset by name or a TOML file by path."""
     p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
+    name = str(name_or_path)
+    if p.is_dir() and name not in preset_names():  # a run directory may share a preset's name
+        raise ConfigError(f"config: {name!r} is a directory, not a .toml file or preset name")
+    if p.suffix == ".toml" or p.is_file():
         if not p.is_file():
             raise ConfigError(f"config: no such file {str(p)!r}")
         try:
@@ -579,7 +582,6 @@ def load_config(name_or_path: str | Path) -> Config:
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"config: cannot read {str(p)!r} ({e})") from None
         return _parse_toml(text, str(p))
-    name = str(name_or_path)
     if name == "default":
         return Config()
     names = preset_names()

@@ -131,3 +131,12 @@ def test_load_errors(tmp_path):
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Config().name = "x"
+
+
+def test_a_run_directory_named_like_a_preset_does_not_shadow_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mnist-tt-zo").mkdir()  # e.g. `fotrain train ... --out mnist-tt-zo`
+    assert load_config("mnist-tt-zo").name == "mnist-tt-zo"
+    (tmp_path / "somedir").mkdir()
+    with pytest.raises(ConfigError, match="'somedir' is a directory, not a .toml file"):
+        load_config("somedir")

@@ -23,7 +23,11 @@ against it):
    dither from ``step_rng(seed, step, 1)``), then the format's saturation (counted).
 
 Cost: ``P * E * (1 + 2Q * n_blocks)`` integer network evaluations per iteration (12 blocks for
-the HJB TT network).
+the HJB TT network with ``zo.blocks = "core"``). ``zo.blocks = "all"`` perturbs every array at
+once (one block; the directions of query ``q`` are one LFSR stream ``query_seed(seed, step, q)``
+split over the arrays in parameter order, each array moved by ``s`` of its own LSBs, so the
+estimate divides by each array's ``s * lsb``): ``2Q`` plain integer forwards per step, no
+per-core shortcut, the float preset's estimator.
 """
 
 from typing import Any
@@ -34,11 +38,13 @@ import numpy.typing as npt
 from .config import Config
 from .errors import ConfigError
 from .method import step_rng
+from .model import param_names
 from .optim import Optimizer
 from .pde_task import pinn_settings, problem_for
 from .perturb import query_seed, rademacher
 from .pinn import Collocation, check_method, collocation, evals_per_iteration, pinn_stencil
 from .pinn_config import PINNConfig
+from .zo import block_plan
 from .zo_fixed import ZOFixedMethod
 
 __all__ = ["PINNFixedMethod"]
@@ -52,19 +58,22 @@ class PINNFixedMethod:
     def __init__(self, cfg: Config, *, seed: int, pinn: PINNConfig | None = None):
         check_method(cfg)
         zo = cfg.zo
-        if cfg.train.method != "zo" or zo.blocks != "core" or zo.sided != "antithetic":
+        if (cfg.train.method != "zo" or zo.blocks not in ("core", "all")
+                or zo.sided != "antithetic"):
             raise ConfigError("zo.blocks: fixed-point PINN training implements method 'zo' with "
-                              f"blocks 'core', antithetic; got {cfg.train.method}/{zo.blocks}/"
-                              f"{zo.sided}")
+                              f"blocks 'core' or 'all', antithetic; got {cfg.train.method}/"
+                              f"{zo.blocks}/{zo.sided}")
         self.cfg, self.seed = cfg, seed
         self.pinn = pinn or pinn_settings(cfg)
         self.problem = problem_for(cfg)
         self.stencil = pinn_stencil(cfg, self.pinn, self.problem)
         engine_train = cfg.train.__class__(**{**cfg.train.to_dict(), "loss": "mse"})
-        self.engine = ZOFixedMethod(cfg.replace(train=engine_train), seed=seed)
+        engine_zo = zo.__class__(**{**zo.to_dict(), "blocks": "core"})  # per-core shortcut
+        self.engine = ZOFixedMethod(cfg.replace(train=engine_train, zo=engine_zo), seed=seed)
         self.q = self.engine.q  # the codes (shared with the engine)
         self.stats = self.engine.stats
-        self.blocks = self.engine.blocks
+        self.blocks = (block_plan(cfg, param_names(cfg)) if zo.blocks == "all"
+                       else self.engine.blocks)
         self.opt = Optimizer(cfg.train, self._floats())
         self._forward = 0
 
@@ -136,6 +145,32 @@ class PINNFixedMethod:
         nq = u.shape[0]
         return col.losses(act.to_float(scores[..., 0])).reshape(2, nq)
 
+    def all_losses(self, col: Collocation, u: dict[str, npt.NDArray[np.int64]]) -> FloatArray:
+        """Losses ``(2, Q)`` at ``theta +- s u_q`` with every array of ``u`` moved at once
+        (``zo.blocks = "all"``): one plain integer forward per perturbed network."""
+        s, act = self.cfg.zo.fixed_mu_lsb, self.cfg.formats.act
+        xq = self._codes(col.points)
+        nq = next(iter(u.values())).shape[0]
+        out = np.empty((2, nq))
+        for a, sign in enumerate((s, -s)):
+            for j in range(nq):
+                moved = {**self.q, **{n: self.q[n] + sign * d[j] for n, d in u.items()}}
+                codes, _ = self.engine._forward_codes(moved, xq, stats=self.stats)
+                out[a, j] = col.losses(act.to_float(codes[:, 0])[None])[0]
+        return out
+
+    def _all_directions(self, step: int) -> dict[str, npt.NDArray[np.int64]]:
+        """LFSR Rademacher directions ``(Q, ...)`` per array of the single block of ``step``
+        (one stream per query, split over the arrays in parameter order)."""
+        zo, names = self.cfg.zo, self.blocks[0]
+        seeds = [query_seed(self.seed, step, j, self.cfg.hardware.prng_width)
+                 for j in range(zo.queries)]
+        sizes = [int(self.q[n].size) for n in names]
+        flat = rademacher(seeds, sum(sizes), self.cfg.hardware.prng_width).astype(np.int64)
+        parts = np.split(flat, np.cumsum(sizes)[:-1], axis=1)
+        return {n: p.reshape((zo.queries, *self.q[n].shape)) for n, p in zip(names, parts,
+                                                                             strict=True)}
+
     def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
                    epoch: int, lr: float) -> dict[str, float]:
         cfg, zo, act = self.cfg, self.cfg.zo, self.cfg.formats.act
@@ -146,7 +181,16 @@ class PINNFixedMethod:
         self._forward += col.points.shape[0]
         grads: dict[str, FloatArray] = {}
         zero_diff = 0
-        for b, block in enumerate(self.blocks):
+        if zo.blocks == "all":
+            u_all = self._all_directions(step)
+            dl = np.subtract(*self.all_losses(col, u_all))
+            self._forward += 2 * zo.queries * col.points.shape[0]
+            zero_diff = int(np.count_nonzero(dl == 0))
+            for name, u in u_all.items():
+                mu = zo.fixed_mu_lsb * self._fmt(name).lsb
+                grads[name] = np.tensordot(dl / (2 * mu), u.astype(np.float64),
+                                           axes=1) / zo.queries
+        for b, block in enumerate(self.blocks if zo.blocks == "core" else []):
             name = block[0]
             shape = self.q[name].shape
             seeds = [query_seed(self.seed, step * len(self.blocks) + b, j,

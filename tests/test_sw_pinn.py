@@ -181,7 +181,7 @@ def test_bad_settings_raise_config_error():
     with pytest.raises(ConfigError, match="zo.estimator"):
         PINNMethod(tiny(estimator="cge"), seed=0)
     with pytest.raises(ConfigError, match="zo.blocks"):
-        make_method(tiny(numerics="fixed", blocks="all"), seed=0)
+        make_method(tiny(numerics="fixed", blocks="layer"), seed=0)
 
 
 def boundary_col(problem, n_interior=3, nb=2, weight=0.5):
@@ -229,3 +229,25 @@ def test_boundary_points_leave_the_interior_batch_unchanged():
     assert m.summary()["network_evals_per_iteration"] == 5 * 43 * (1 + 6 * 2 * 4)  # 6 blocks
     with pytest.raises(ConfigError, match="boundary_points"):
         Collocation(m.problem, m.stencil, b, boundary=5)
+
+
+def test_fixed_all_blocks_path_equals_its_spec():
+    cfg = tiny(numerics="fixed", blocks="all")
+    m = make_method(cfg, seed=4)
+    assert len(m.blocks) == 1 and m.summary()["network_evals_per_iteration"] == 3 * 43 * 9
+    col = m.collocation(np.random.default_rng(13).random((2, 21)))
+    act, xq = cfg.formats.act, cfg.formats.act.quantize(col.points)
+    u = m._all_directions(step=3)
+    assert set(u) == set(m.q) and all(u[n].shape == (4, *m.q[n].shape) for n in u)
+    np.testing.assert_array_equal(u["1.w"], m._all_directions(step=3)["1.w"])
+    got = m.all_losses(col, u)
+    for a, s in enumerate([16, -16]):
+        for q in range(4):
+            moved = {n: m.q[n] + s * u[n][q] for n in m.q}  # every array moved at once
+            nn = act.to_float(network_forward_fixed(cfg, moved, xq)[:, 0])
+            assert got[a, q] == col.losses(nn[None])[0]
+    before = {k: v.copy() for k, v in m.q.items()}
+    out = m.train_step(np.random.default_rng(12).random((2, 21)), np.zeros(2, np.int64), step=0,
+                       epoch=0, lr=1e-2)
+    assert m.forward_passes == 2 * 43 * 9 and out["zero_loss_diff_frac"] < 1
+    assert all((m.q[k] != before[k]).any() for k in m.q)  # every array learned

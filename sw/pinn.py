@@ -66,9 +66,9 @@ def pinn_stencil(cfg: Config, pinn: PINNConfig, problem: Problem) -> Stencil:
     return make_stencil(pinn.derivatives, problem.dim, sigma, pinn.level, problem.laplacian_axes)
 
 
-def evals_per_iteration(cfg: Config, stencil: Stencil, n_blocks: int) -> int:
+def evals_per_iteration(cfg: Config, pinn: PINNConfig, stencil: Stencil, n_blocks: int) -> int:
     """Network evaluations (single inputs) of one training step."""
-    points = cfg.train.batch_size + pinn_settings(cfg).boundary_points
+    points = cfg.train.batch_size + pinn.boundary_points
     per_loss = points * stencil.evals_per_point
     if cfg.train.method == "bp":
         return per_loss
@@ -209,7 +209,7 @@ class PINNMethod(NetworkMethod):
         return self.problem.ansatz(x, self.network(x))[:, None]
 
     def summary(self) -> dict[str, Any]:
-        per_it = evals_per_iteration(self.cfg, self.stencil, len(self.blocks))
+        per_it = evals_per_iteration(self.cfg, self.pinn, self.stencil, len(self.blocks))
         return {"pinn_problem": self.problem.name, "derivatives": self.stencil.kind,
                 "sigma": self.pinn.sigma or self.problem.default_sigma,
                 "evals_per_point": self.stencil.evals_per_point,

@@ -131,8 +131,8 @@ class PINNFixedMethod:
                 "evals_per_point": self.stencil.evals_per_point,
                 "collocation_points": self.cfg.train.batch_size,
                 "boundary_points": self.pinn.boundary_points, "zo_blocks": len(self.blocks),
-                "network_evals_per_iteration": evals_per_iteration(self.cfg, self.stencil,
-                                                                   len(self.blocks)),
+                "network_evals_per_iteration": evals_per_iteration(
+                    self.cfg, self.pinn, self.stencil, len(self.blocks)),
                 "network_evals_total": self._forward, "overflow_events": self.stats.total,
                 "overflow_by_site": self.stats.counts}
 
@@ -171,38 +171,48 @@ class PINNFixedMethod:
         return {n: p.reshape((zo.queries, *self.q[n].shape)) for n, p in zip(names, parts,
                                                                              strict=True)}
 
+    def _core_directions(self, step: int, b: int, name: str) -> npt.NDArray[np.int64]:
+        """LFSR Rademacher directions ``(Q, ...)`` of per-core block ``b`` at ``step``."""
+        zo, width = self.cfg.zo, self.cfg.hardware.prng_width
+        seeds = [query_seed(self.seed, step * len(self.blocks) + b, j, width)
+                 for j in range(zo.queries)]
+        u = rademacher(seeds, int(self.q[name].size), width).astype(np.int64)
+        return u.reshape((zo.queries, *self.q[name].shape))
+
+    def zo_gradient(self, col: Collocation, caches: dict, step: int
+                    ) -> tuple[dict[str, FloatArray], int]:
+        """RGE estimate of every array at ``step`` and the count of zero loss differences:
+        ``g = sum_q (L+_q - L-_q) / (2 s lsb) u_q / Q`` with each array's own ``lsb``."""
+        zo = self.cfg.zo
+        if zo.blocks == "all":
+            u_all = self._all_directions(step)
+            trials = [(u_all, self.all_losses(col, u_all))]
+        else:
+            trials = []
+            for b, (name, *_) in enumerate(self.blocks):
+                u = self._core_directions(step, b, name)
+                trials.append(({name: u}, self.block_losses(col, caches, name, u)))
+        grads: dict[str, FloatArray] = {}
+        zero_diff = 0
+        for u_by_name, ls in trials:
+            self._forward += 2 * zo.queries * col.points.shape[0]
+            dl = ls[0] - ls[1]
+            zero_diff += int(np.count_nonzero(dl == 0))
+            for name, u in u_by_name.items():
+                mu = zo.fixed_mu_lsb * self._fmt(name).lsb
+                grads[name] = np.tensordot(dl / (2 * mu), u.astype(np.float64),
+                                           axes=1) / zo.queries
+        return grads, zero_diff
+
     def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
                    epoch: int, lr: float) -> dict[str, float]:
-        cfg, zo, act = self.cfg, self.cfg.zo, self.cfg.formats.act
+        zo, act = self.cfg.zo, self.cfg.formats.act
         col = self.collocation(x)
         caches: dict[int, Any] = {}
         nn = act.to_float(self.network_codes(col.points, caches=caches))
         base = float(col.losses(nn[None])[0])
         self._forward += col.points.shape[0]
-        grads: dict[str, FloatArray] = {}
-        zero_diff = 0
-        if zo.blocks == "all":
-            u_all = self._all_directions(step)
-            dl = np.subtract(*self.all_losses(col, u_all))
-            self._forward += 2 * zo.queries * col.points.shape[0]
-            zero_diff = int(np.count_nonzero(dl == 0))
-            for name, u in u_all.items():
-                mu = zo.fixed_mu_lsb * self._fmt(name).lsb
-                grads[name] = np.tensordot(dl / (2 * mu), u.astype(np.float64),
-                                           axes=1) / zo.queries
-        for b, block in enumerate(self.blocks if zo.blocks == "core" else []):
-            name = block[0]
-            shape = self.q[name].shape
-            seeds = [query_seed(self.seed, step * len(self.blocks) + b, j,
-                                cfg.hardware.prng_width) for j in range(zo.queries)]
-            u = rademacher(seeds, int(np.prod(shape)), cfg.hardware.prng_width)
-            u = u.astype(np.int64).reshape((zo.queries, *shape))
-            ls = self.block_losses(col, caches, name, u)
-            self._forward += 2 * zo.queries * col.points.shape[0]
-            mu = zo.fixed_mu_lsb * self._fmt(name).lsb
-            dl = ls[0] - ls[1]
-            zero_diff += int(np.count_nonzero(dl == 0))
-            grads[name] = np.tensordot(dl / (2 * mu), u.astype(np.float64), axes=1) / zo.queries
+        grads, zero_diff = self.zo_gradient(col, caches, step)
         p = self._floats()
         self.opt.step(p, grads, lr)
         dither = step_rng(self.seed, step, 1)

@@ -78,8 +78,13 @@ def test_first_order_gradient_matches_finite_differences():
     m = PINNMethod(tiny(method="bp"), seed=0)
     col = Collocation(m.problem, m.stencil, np.random.default_rng(4).random((3, 21)))
     loss, grads = m.first_order(col)
-    rng = np.random.default_rng(5)
-    for n in ("0.core0", "0.core2", "0.bias", "1.w"):
+    assert_grads_match_fd(m, col, grads, ("0.core0", "0.core2", "0.bias", "1.w"), seed=5)
+
+
+def assert_grads_match_fd(m, col, grads, names, seed):
+    """Directional derivatives of ``col.losses`` along random directions equal ``grads``."""
+    rng = np.random.default_rng(seed)
+    for n in names:
         d = rng.normal(size=m.p[n].shape)
         ls = [col.losses(network_forward(m.cfg, {**m.p, n: m.p[n] + e * d}, col.points)[:, 0]
                          [None])[0] for e in (1e-6, -1e-6)]
@@ -209,12 +214,7 @@ def test_first_order_gradient_with_boundary_points_matches_finite_differences():
     col = boundary_col(m.problem)
     loss, grads = m.first_order(col)
     assert loss == pytest.approx(col.losses(network_forward(m.cfg, m.p, col.points)[:, 0][None])[0])
-    rng = np.random.default_rng(14)
-    for n in ("0.core1", "0.bias", "1.w", "1.bias"):
-        d = rng.normal(size=m.p[n].shape)
-        ls = [col.losses(network_forward(m.cfg, {**m.p, n: m.p[n] + e * d}, col.points)[:, 0]
-                         [None])[0] for e in (1e-6, -1e-6)]
-        assert np.sum(grads[n] * d) == pytest.approx((ls[0] - ls[1]) / 2e-6, rel=1e-5)
+    assert_grads_match_fd(m, col, grads, ("0.core1", "0.bias", "1.w", "1.bias"), seed=14)
 
 
 def test_boundary_points_leave_the_interior_batch_unchanged():
@@ -246,7 +246,13 @@ def test_fixed_all_blocks_path_equals_its_spec():
             moved = {n: m.q[n] + s * u[n][q] for n in m.q}  # every array moved at once
             nn = act.to_float(network_forward_fixed(cfg, moved, xq)[:, 0])
             assert got[a, q] == col.losses(nn[None])[0]
+    grads, _ = m.zo_gradient(col, {}, step=3)  # each array divided by s times its own LSB
+    dl = got[0] - got[1]
+    for n, lsb in (("0.core1", cfg.formats.weight.lsb), ("0.bias", act.lsb)):
+        want = np.tensordot(dl / (2 * 16 * lsb), u[n].astype(np.float64), axes=1) / 4
+        np.testing.assert_allclose(grads[n], want, rtol=1e-12)
     before = {k: v.copy() for k, v in m.q.items()}
+    m._forward = 0
     out = m.train_step(np.random.default_rng(12).random((2, 21)), np.zeros(2, np.int64), step=0,
                        epoch=0, lr=1e-2)
     assert m.forward_passes == 2 * 43 * 9 and out["zero_loss_diff_frac"] < 1

@@ -9,23 +9,24 @@ come from the stencil of ``pinn.derivatives`` (:mod:`.pinn_stencil`: ``fd`` cent
 with step ``sigma``, 43 evaluations per point for ``dim = 21``; ``sparse_grid`` the Stein
 estimator of the smoothed ``u_sigma`` with the Smolyak rule, 925 per point at level 3). The
 estimates are linear in ``u`` at the ``E`` offsets, so the loss is a function of the ``P * E``
-network values only.
+network values only (plus one value per boundary point, ``pinn.boundary_points``).
 
 Methods (``train.method``):
 
 - ``zo``: the zeroth-order estimator of :mod:`.zo` on ``L``: ``zo.blocks`` / ``queries`` /
   ``mu`` / ``distribution`` / ``sided`` / ``scale`` / ``hardware_prng`` with the same direction
   seeds as :class:`~fotrain.sw.zo.ZOMethod` (``estimator = "rge"`` only), then the ``[train]``
-  optimiser. Every perturbed loss needs the network at all ``P * E`` inputs; they are computed
+  optimiser. Every perturbed loss needs the network at all ``S`` inputs; they are computed
   with the exact rewrites of :mod:`.pinn_net` (dense equivalents, input linearity of layer 0,
   per-array linear shortcut), all queries of a block batched. Network evaluations per iteration:
-  ``P * E * (1 + n_blocks * 2Q)`` (antithetic) or ``P * E * (1 + n_blocks * Q)`` (one-sided),
-  ``P = train.batch_size + pinn.boundary_points``.
+  ``S * (1 + n_blocks * 2Q)`` (antithetic) or ``S * (1 + n_blocks * Q)`` (one-sided) with
+  ``S = train.batch_size * E + pinn.boundary_points`` inputs per loss (a boundary point needs
+  ``u`` only, one evaluation).
   Working precision of the forwards: ``zo.precision``; estimates, residuals and losses in float64.
 - ``bp``: the first-order reference *on the same estimator*: the exact gradient of the same
   ``L`` (same stencil, same points) by the chain rule, ``dL/d(estimates) -> dL/du`` (the
   stencil's transpose) ``-> dL/dNN`` (ansatz factor) then backprop through the dense-equivalent
-  network and :func:`~.pinn_net.tt_dense_adjoint` into the cores; float64. ``P * E``
+  network and :func:`~.pinn_net.tt_dense_adjoint` into the cores; float64. ``S``
   evaluations (plus one backward) per iteration.
 
 ``numerics = "fixed"`` is :class:`fotrain.sw.pinn_fixed.PINNFixedMethod` (built by
@@ -33,7 +34,7 @@ Methods (``train.method``):
 
 ``predict(x)`` returns the solution ``u`` as ``(B, 1)``: the hard-constrained network itself
 (``pinn.predict = "raw"``) or its smoothed value with the training rule (``"smoothed"``).
-``forward_passes`` counts network evaluations at single inputs (``P * E`` per loss), the unit
+``forward_passes`` counts network evaluations at single inputs (``S`` per loss), the unit
 the hardware has to deliver.
 """
 
@@ -68,8 +69,7 @@ def pinn_stencil(cfg: Config, pinn: PINNConfig, problem: Problem) -> Stencil:
 
 def evals_per_iteration(cfg: Config, pinn: PINNConfig, stencil: Stencil, n_blocks: int) -> int:
     """Network evaluations (single inputs) of one training step."""
-    points = cfg.train.batch_size + pinn.boundary_points
-    per_loss = points * stencil.evals_per_point
+    per_loss = cfg.train.batch_size * stencil.evals_per_point + pinn.boundary_points
     if cfg.train.method == "bp":
         return per_loss
     per_block = (2 if cfg.zo.sided == "antithetic" else 1) * cfg.zo.queries
@@ -79,11 +79,10 @@ def evals_per_iteration(cfg: Config, pinn: PINNConfig, stencil: Stencil, n_block
 class Collocation:
     """One step's points: offsets, the ansatz as ``u = g + c * NN``, loss and its gradient.
 
-    ``xp`` holds ``P - nb`` interior points, then ``nb = boundary`` points with Dirichlet data.
-    Loss: ``mean_interior(r^2) + boundary_weight * mean_boundary((u(x) - u_exact(x))^2)``. The
-    boundary points go through the same batched evaluation at all ``E`` offsets (so every
-    engine serves them unchanged) and use only ``u`` at offset 0; ``(E - 1) nb`` of the
-    evaluations are spent for nothing, the price of not having a second evaluation path.
+    ``xp`` holds ``ni = P - nb`` interior points, then ``nb = boundary`` points with Dirichlet
+    data. Loss: ``mean_interior(r^2) + boundary_weight * mean_boundary((u(x) - u_exact(x))^2)``.
+    Network inputs (``points``, ``S = ni * E + nb`` rows): every interior point at its ``E``
+    stencil offsets (point-major), then each boundary point once (it needs ``u`` only).
     """
 
     def __init__(self, problem: Problem, stencil: Stencil, xp: FloatArray, boundary: int = 0,
@@ -95,24 +94,28 @@ class Collocation:
             raise ConfigError(f"pinn.boundary_points: {boundary} of {self.p} points leaves no "
                               "interior point")
         self.nb, self.ni, self.wb = boundary, self.p - boundary, float(boundary_weight)
-        self.u_boundary = problem.exact(self.xp[self.ni:]) if boundary else np.zeros(0)
-        self.points = (self.xp[:, None, :] + stencil.offsets[None]).reshape(-1, problem.dim)
+        self.xi, self.xb = self.xp[:self.ni], self.xp[self.ni:]
+        self.u_boundary = problem.exact(self.xb) if boundary else np.zeros(0)
+        grid = (self.xi[:, None, :] + stencil.offsets[None]).reshape(-1, problem.dim)
+        self.points = np.concatenate([grid, self.xb])
+        self.split = grid.shape[0]  # interior stencil inputs come first
         n = self.points.shape[0]
         self.g = problem.ansatz(self.points, np.zeros(n))
         self.c = problem.ansatz(self.points, np.ones(n)) - self.g
 
     def _u(self, nn: FloatArray) -> FloatArray:
-        """``u`` at every stencil input, ``(C, P, E)``."""
-        return (self.g + self.c * np.asarray(nn, np.float64)).reshape(-1, self.p, self.e)
+        """``u`` at every network input, ``(C, S)``."""
+        return self.g + self.c * np.asarray(nn, np.float64).reshape(-1, self.points.shape[0])
 
     def estimates(self, nn: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Network values ``(C, P * E)`` -> ``(value (C, P), grad (C, P, dim), lap (C, P))``."""
-        return self.stencil.estimate(self._u(nn))
+        """Network values ``(C, S)`` -> ``(value (C, ni), grad (C, ni, dim), lap (C, ni))`` at
+        the interior points."""
+        u = self._u(nn)[:, :self.split]
+        return self.stencil.estimate(u.reshape(-1, self.ni, self.e))
 
     def residuals(self, nn: FloatArray) -> FloatArray:
-        """``(C, P - nb)`` residuals at the interior points of ``C`` networks' values
-        ``(C, P * E)``."""
-        value, grad, lap = (a[:, :self.ni] for a in self.estimates(nn))
+        """``(C, ni)`` residuals at the interior points of ``C`` networks' values ``(C, S)``."""
+        value, grad, lap = self.estimates(nn)
         c, dim = value.shape[0], self.problem.dim
         r = self.problem.residual(np.tile(self.xp[:self.ni], (c, 1)), value.reshape(-1),
                                   grad.reshape(-1, dim), lap.reshape(-1))
@@ -120,7 +123,7 @@ class Collocation:
 
     def boundary_errors(self, nn: FloatArray) -> FloatArray:
         """``(C, nb)`` errors ``u(x) - u_exact(x)`` at the boundary points."""
-        return self._u(nn)[:, self.ni:, 0] - self.u_boundary
+        return self._u(nn)[:, self.split:] - self.u_boundary
 
     def losses(self, nn: FloatArray) -> FloatArray:
         """``(C,)`` mean squared residuals (plus the weighted boundary term)."""
@@ -130,12 +133,12 @@ class Collocation:
         return out
 
     def loss_grad(self, nn: FloatArray) -> tuple[float, FloatArray]:
-        """Loss of one network ``(P * E,)`` and ``dL/dNN (P * E,)``.
+        """Loss of one network ``(S,)`` and ``dL/dNN (S,)``.
 
         ``dr/d(estimates)`` by central differences of unit step in estimate space, exact because
         every residual of :mod:`.pde` is a polynomial of degree <= 2 in the estimates.
         """
-        value, grad, lap = (a[0, :self.ni] for a in self.estimates(nn[None]))
+        value, grad, lap = (a[0] for a in self.estimates(nn[None]))
         est = np.concatenate([value[:, None], grad, lap[:, None]], axis=1)  # (P - nb, dim + 2)
         dim, xi = self.problem.dim, self.xp[:self.ni]
 
@@ -152,15 +155,15 @@ class Collocation:
         s = self.stencil
         dl_d = (dl_est[:, :1] * s.a_value + dl_est[:, 1:dim + 1] @ s.a_grad.T
                 + dl_est[:, dim + 1:] * s.a_lap)  # (P - nb, E - 1)
-        dl_u = np.zeros((self.p, self.e))
-        dl_u[:self.ni] = np.concatenate([dl_est[:, :1] - dl_d.sum(axis=1, keepdims=True), dl_d],
-                                        axis=1)
+        dl_u = np.zeros(self.points.shape[0])
+        dl_u[:self.split] = np.concatenate([dl_est[:, :1] - dl_d.sum(axis=1, keepdims=True),
+                                            dl_d], axis=1).reshape(-1)
         loss = float(np.mean(r**2))
         if self.nb:
             eb = self.boundary_errors(nn[None])[0]
-            dl_u[self.ni:, 0] = (2.0 * self.wb / self.nb) * eb
+            dl_u[self.split:] = (2.0 * self.wb / self.nb) * eb
             loss += self.wb * float(np.mean(eb**2))
-        return loss, dl_u.reshape(-1) * self.c
+        return loss, dl_u * self.c
 
 
 def collocation(problem: Problem, stencil: Stencil, pinn: PINNConfig, x: FloatArray
@@ -237,7 +240,7 @@ class PINNMethod(NetworkMethod):
         cfg, zo = self.cfg, self.cfg.zo
         rng = step_rng(self.seed, step)
         dt = np.dtype(zo.precision)
-        base = BaseEval(cfg, self.p, col.xp, self.stencil.offsets, dt)
+        base = BaseEval(cfg, self.p, col.xi, self.stencil.offsets, dt, extra=col.xb)
         base_loss = float(col.losses(base.out[None].astype(np.float64))[0])
         self._forward += base.size
         steps = [zo.mu, -zo.mu] if zo.sided == "antithetic" else [zo.mu]
@@ -322,7 +325,7 @@ class PINNMethod(NetworkMethod):
     def first_order(self, col: Collocation) -> tuple[float, dict[str, FloatArray]]:
         """Loss and its exact gradient (the ``bp`` reference, float64)."""
         cfg = self.cfg
-        base = BaseEval(cfg, self.p, col.xp, self.stencil.offsets, np.float64)
+        base = BaseEval(cfg, self.p, col.xi, self.stencil.offsets, np.float64, extra=col.xb)
         loss, g_nn = col.loss_grad(base.out)
         grads: dict[str, FloatArray] = {}
         gh = g_nn[:, None]

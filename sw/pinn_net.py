@@ -1,9 +1,10 @@
 """Batched float evaluation of a PINN network at collocation points x stencil offsets.
 
 The PINN loss needs the network at ``S = P * E`` inputs (``P`` collocation points, ``E`` stencil
-offsets) for the base parameters and for every perturbed query. This module evaluates the network
-built from ``Config.layers`` on those inputs with three exact rewrites (same function as
-:func:`~fotrain.sw.model.network_forward`, up to float rounding; tested):
+offsets; boundary points add one input each) for the base parameters and for every perturbed
+query. This module evaluates the network built from ``Config.layers`` on those inputs with
+three exact rewrites (same function as :func:`~fotrain.sw.model.network_forward`, up to float
+rounding; tested):
 
 1. **Dense equivalents.** Every TT layer is contracted to its dense ``W`` once per parameter set
    (:func:`tt_dense`); at the HJB sizes a ``(S, 512) x (512, 512)`` BLAS GEMM runs ~10x faster in
@@ -102,16 +103,22 @@ def layer_mats(cfg: Config, p: dict[str, FloatArray], dtype: np.dtype
     return out
 
 
-def z_first(w: FloatArray, b: FloatArray | None, xp: FloatArray, offsets: FloatArray
-            ) -> FloatArray:
-    """Layer-0 pre-activation at ``x_p + o_e`` by input linearity: ``(..., P * E, M)`` for
-    ``w`` of shape ``(..., M, N)`` (``b`` broadcast the same way, or None)."""
-    zp = np.matmul(xp, np.swapaxes(w, -1, -2))  # (..., P, M)
-    zo = np.matmul(offsets, np.swapaxes(w, -1, -2))  # (..., E, M)
+def z_first(w: FloatArray, b: FloatArray | None, xp: FloatArray, offsets: FloatArray,
+            extra: FloatArray | None = None) -> FloatArray:
+    """Layer-0 pre-activation at ``x_p + o_e`` by input linearity, then at the ``extra``
+    points (each once): ``(..., P * E + X, M)`` for ``w`` of shape ``(..., M, N)`` (``b``
+    broadcast the same way, or None)."""
+    wt = np.swapaxes(w, -1, -2)
+    zp = np.matmul(xp, wt)  # (..., P, M)
+    zo = np.matmul(offsets, wt)  # (..., E, M)
     z = zp[..., :, None, :] + zo[..., None, :, :]
+    z = z.reshape(*z.shape[:-3], -1, z.shape[-1])
+    if extra is not None and len(extra):
+        ze = np.matmul(extra, wt)  # (..., X, M)
+        z = np.concatenate([z, np.broadcast_to(ze, (*z.shape[:-2], *ze.shape[-2:]))], axis=-2)
     if b is not None:
-        z = z + b[..., None, None, :]
-    return z.reshape(*z.shape[:-3], -1, z.shape[-1])
+        z = z + b[..., None, :]
+    return z
 
 
 def run_from(cfg: Config, mats: list[tuple[FloatArray, FloatArray | None]], i: int,
@@ -140,19 +147,21 @@ def run_from(cfg: Config, mats: list[tuple[FloatArray, FloatArray | None]], i: i
 
 
 class BaseEval:
-    """The unperturbed network at all ``P * E`` inputs, with each layer's input and
-    pre-activation kept for the shortcuts (rule 3)."""
+    """The unperturbed network at all ``P * E`` inputs ``x_p + o_e`` and then at the ``extra``
+    points (each once; the PINN's boundary points), with each layer's input and pre-activation
+    kept for the shortcuts (rule 3)."""
 
     def __init__(self, cfg: Config, p: dict[str, FloatArray], xp: FloatArray,
-                 offsets: FloatArray, dtype: np.dtype):
+                 offsets: FloatArray, dtype: np.dtype, extra: FloatArray | None = None):
         self.cfg, self.dtype = cfg, np.dtype(dtype)
         self.xp = np.asarray(xp, self.dtype)
         self.offsets = np.asarray(offsets, self.dtype)
+        self.extra = None if extra is None else np.asarray(extra, self.dtype)
         self.mats = layer_mats(cfg, p, self.dtype)
         self.h: list[FloatArray | None] = [None]  # layer inputs (layer 0: implicit x_p + o_e)
         self.z: list[FloatArray] = []
         w, b = self.mats[0]
-        z = z_first(w, b, self.xp, self.offsets)
+        z = z_first(w, b, self.xp, self.offsets, self.extra)
         for i in range(len(cfg.layers)):
             self.z.append(z)
             h = activate(cfg.layers[i].activation, z)
@@ -172,6 +181,6 @@ class BaseEval:
     def linear(self, i: int, w: FloatArray, b: FloatArray | None) -> FloatArray:
         """Layer ``i``'s affine map with matrices ``w (..., M, N)`` on its cached input."""
         if i == 0:
-            return z_first(w, b, self.xp, self.offsets)
+            return z_first(w, b, self.xp, self.offsets, self.extra)
         z = np.matmul(self.h[i], np.swapaxes(w, -1, -2))
         return z if b is None else z + b[..., None, :]

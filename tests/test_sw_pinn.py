@@ -54,14 +54,19 @@ def test_stencils_equal_stein(kind):
     np.testing.assert_allclose(lap, ref.laplacian, atol=1e-8)
 
 
+@pytest.mark.parametrize("boundary", [0, 2])
 @pytest.mark.parametrize("blocks", [["0.core1"], ["0.core2"], ["0.bias"], ["1.w"],
                                     ["0.core0", "0.core2", "1.bias"]])
-def test_batched_block_losses_equal_plain_forwards(blocks):
+def test_batched_block_losses_equal_plain_forwards(blocks, boundary):
     m = PINNMethod(tiny(), seed=1)
-    x = np.random.default_rng(2).random((3, 21))
-    col = Collocation(m.problem, m.stencil, x)
+    rng = np.random.default_rng(2)
+    x = rng.random((3, 21))
+    if boundary:
+        x = np.concatenate([x, m.problem.sample_boundary(boundary, rng=rng)])
+    col = Collocation(m.problem, m.stencil, x, boundary)
     from fotrain.sw.pinn_net import BaseEval
-    base = BaseEval(m.cfg, m.p, x, m.stencil.offsets, np.float64)
+    base = BaseEval(m.cfg, m.p, col.xi, m.stencil.offsets, np.float64, extra=col.xb)
+    assert base.size == 3 * 43 + boundary
     np.testing.assert_allclose(base.out, network_forward(m.cfg, m.p, col.points)[:, 0],
                                atol=1e-13)
     rng = np.random.default_rng(3)
@@ -123,10 +128,13 @@ def test_zo_steps_reduce_the_loss():
 
 
 def test_fixed_path_equals_its_spec():
-    cfg = tiny(numerics="fixed")
+    cfg = tiny(numerics="fixed").replace(pinn=PINNConfig(boundary_points=1))
     m = make_method(cfg, seed=2)
     assert isinstance(m, PINNFixedMethod)
-    col = m.collocation(np.random.default_rng(10).random((2, 21)))
+    rng = np.random.default_rng(10)
+    face = m.problem.sample_boundary(1, rng=rng)
+    col = m.collocation(np.concatenate([rng.random((2, 21)), face]))
+    assert col.points.shape[0] == 2 * 43 + 1
     act = cfg.formats.act
     xq = act.quantize(col.points)
     caches: dict = {}
@@ -173,9 +181,9 @@ def test_presets_load_and_count_evaluations(name):
         assert per_it == 16 * 43 * 21
     if name == "hjb20-tt-zo-fixed16":
         assert per_it == 4 * 43 * (1 + 12 * 20)
-    if name.startswith("heat20"):  # 16 interior + 16 boundary points
+    if name.startswith("heat20"):  # 16 interior points x 43 + 16 boundary points x 1
         assert cfg.pinn.boundary_points == 16
-        assert per_it == 32 * 43 * (21 if name.endswith("zo") else 1)
+        assert per_it == (16 * 43 + 16) * (21 if name.endswith("zo") else 1)
 
 
 def test_bad_settings_raise_config_error():
@@ -199,11 +207,14 @@ def boundary_col(problem, n_interior=3, nb=2, weight=0.5):
 def test_boundary_term_is_the_weighted_squared_error_at_the_face_points(problem):
     col = boundary_col(problem)
     inner = Collocation(problem, col.stencil, col.xp[:3])
-    nn = np.random.default_rng(13).normal(size=(2, 5, col.e))  # 2 networks, 5 points, E
-    u_face = np.stack([problem.ansatz(col.xp[3:], nn[c, 3:, 0]) for c in range(2)])
-    want = (inner.losses(nn[:, :3].reshape(2, -1))
+    # 2 networks: 3 interior points x E stencil inputs, then the 2 face points once each
+    assert col.points.shape == (3 * col.e + 2, 21)
+    np.testing.assert_array_equal(col.points[:3 * col.e], inner.points)
+    np.testing.assert_array_equal(col.points[3 * col.e:], col.xp[3:])
+    nn = np.random.default_rng(13).normal(size=(2, 3 * col.e + 2))
+    u_face = np.stack([problem.ansatz(col.xp[3:], nn[c, 3 * col.e:]) for c in range(2)])
+    want = (inner.losses(nn[:, :3 * col.e])
             + 0.5 * np.mean((u_face - problem.exact(col.xp[3:])) ** 2, axis=1))
-    nn = nn.reshape(2, -1)
     np.testing.assert_allclose(col.losses(nn), want, rtol=1e-13)
     exact = problem.exact_network(col.points)[None]
     np.testing.assert_allclose(col.boundary_errors(exact), 0.0, atol=1e-12)
@@ -226,7 +237,8 @@ def test_boundary_points_leave_the_interior_batch_unchanged():
     np.testing.assert_array_equal(b[:3], a)
     assert ((b[3:, :20] == 0) | (b[3:, :20] == 1)).any(axis=1).all()
     m = make_method(with_b, seed=0)
-    assert m.summary()["network_evals_per_iteration"] == 5 * 43 * (1 + 6 * 2 * 4)  # 6 blocks
+    # 3 interior points x 43 stencil inputs + 2 face points once, 6 blocks, 4 queries
+    assert m.summary()["network_evals_per_iteration"] == (3 * 43 + 2) * (1 + 6 * 2 * 4)
     with pytest.raises(ConfigError, match="boundary_points"):
         Collocation(m.problem, m.stencil, b, boundary=5)
 

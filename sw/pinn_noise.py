@@ -19,12 +19,14 @@ Returned numbers (root mean square over ``points`` uniform collocation points):
 - ``lap_gain``: ``lap_err / nn_err``, the amplification of the stencil.
 """
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from .config import Config
 from .model import network_forward
+from .pde_task import pinn_settings
 
 __all__ = ["estimate_noise"]
 
@@ -37,7 +39,9 @@ def estimate_noise(cfg: Config, *, points: int = 256, seed: int = 0) -> dict[str
     """Fixed-vs-float error of the PINN estimates at ``cfg``'s initial parameters (docstring)."""
     from .pinn_fixed import PINNFixedMethod
 
-    method = PINNFixedMethod(cfg, seed=seed)
+    # every sampled point is an interior collocation point (boundary data carries no estimate)
+    interior = dataclasses.replace(pinn_settings(cfg), boundary_points=0)
+    method = PINNFixedMethod(cfg, seed=seed, pinn=interior)
     rng = np.random.default_rng([seed, 0x5E])
     col = method.collocation(method.problem.sample_collocation(points, rng=rng))
     act = cfg.formats.act

@@ -65,6 +65,12 @@ def test_pinn_noise_follows_the_word_length_and_the_stencil_gain():
     assert abs(r16["residual_float"] / r20["residual_float"] - 1) < 0.02
 
 
+def test_pinn_noise_treats_every_point_as_interior():
+    cfg = load_config("hjb20-tt-zo-fixed16")
+    with_faces = cfg.with_overrides(["pinn.boundary_points=16"])  # more than the points
+    assert estimate_noise(with_faces, points=8) == estimate_noise(cfg, points=8)
+
+
 def test_pinn_noise_study_writes_json_png_and_reports_bad_input(tmp_path, capsys):
     res = run_pinn_noise_study(tmp_path, bits=(14, 16), points=16, progress=False)
     assert [r["bits"] for r in res["rows"]] == [14, 16]

@@ -113,6 +113,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         res = run_pinn_noise_study(Path(out), preset=args.preset or "hjb20-tt-zo-fixed16",
                                    bits=parse_bits(args.bits or "10,12,14,16,18,20,22"),
                                    points=args.points, seed=args.seed,
+                                   overrides=tuple(args.set or ()),
                                    progress=not args.no_progress)
         for r in res["rows"]:
             if "error" in r:
@@ -124,10 +125,10 @@ def _cmd_study(args: argparse.Namespace) -> int:
                   f"{r['residual_float']:.3g})")
         print(f"fotrain: wrote {out}/pinn_noise.json and pinn_noise.png", file=sys.stderr)
         return 0
-    if args.preset or args.bits:
+    if args.preset or args.bits or args.set:
         from .sw.errors import FotrainError
 
-        raise FotrainError("study variance: --preset and --bits belong to 'pinn-noise'")
+        raise FotrainError("study variance: --preset, --bits and --set belong to 'pinn-noise'")
     args.out = args.out or "runs/study-variance"
     result = run_variance_study(Path(args.out), queries=args.queries, repeats=args.repeats,
                                 batch=args.batch, seed=args.seed, data_dir=args.data_dir,
@@ -252,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default runs/study-WHAT)")
     p.add_argument("--preset", help="pinn-noise: PDE preset (default hjb20-tt-zo-fixed16)")
     p.add_argument("--bits", help="pinn-noise: word lengths in 2..32 (default 10,12,...,22)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="pinn-noise: override a preset value before the word-length scaling, "
+                        "e.g. --set pinn.sigma=0.1 (repeatable; values parsed as TOML)")
     p.add_argument("--points", type=positive_int, default=256,
                    help="pinn-noise: collocation points")
     p.add_argument("--queries", type=positive_int, default=10, help="directions per estimate")

@@ -86,9 +86,11 @@ def run_variance_study(out: Path, *, queries: int = 10, repeats: int = 10, batch
 
 def run_pinn_noise_study(out: Path, *, preset: str = "hjb20-tt-zo-fixed16",
                          bits: tuple[int, ...] = (10, 12, 14, 16, 18, 20, 22), points: int = 256,
-                         seed: int = 0, progress: bool = True) -> dict[str, Any]:
+                         seed: int = 0, overrides: tuple[str, ...] = (),
+                         progress: bool = True) -> dict[str, Any]:
     """Measure :func:`~fotrain.sw.pinn_noise.estimate_noise` at each word length (the compare
-    sweep's scaling rule); write ``pinn_noise.json`` and ``pinn_noise.png`` into ``out``."""
+    sweep's scaling rule) of ``preset`` with ``overrides`` (``key=value``, applied before the
+    scaling); write ``pinn_noise.json`` and ``pinn_noise.png`` into ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,7 +103,7 @@ def run_pinn_noise_study(out: Path, *, preset: str = "hjb20-tt-zo-fixed16",
     from .sw.pde_task import problem_for
     from .sw.pinn_noise import estimate_noise
 
-    cfg = load_config(preset)
+    cfg = load_config(preset).with_overrides(list(overrides))
     problem_for(cfg)  # a PDE preset, or a one-line error
     _mkdir(out)
     rows = []
@@ -116,7 +118,8 @@ def run_pinn_noise_study(out: Path, *, preset: str = "hjb20-tt-zo-fixed16",
     if not ok:
         raise FotrainError(f"--bits: no word length of {list(bits)} could be evaluated "
                            f"({rows[0]['error']})")
-    result = {"preset": preset, "points": points, "seed": seed, "rows": rows}
+    result = {"preset": preset, "overrides": list(overrides), "points": points, "seed": seed,
+              "rows": rows}
     (out / "pinn_noise.json").write_text(json.dumps(result, indent=2) + "\n")
     b = np.array([r["bits"] for r in ok])
     fig, ax = plt.subplots(figsize=(6.5, 4.2))

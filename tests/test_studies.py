@@ -78,3 +78,15 @@ def test_pinn_noise_study_writes_json_png_and_reports_bad_input(tmp_path, capsys
     assert json.loads((tmp_path / "pinn_noise.json").read_text())["preset"] == "hjb20-tt-zo-fixed16"
     assert main(["study", "pinn-noise", "--preset", "mnist-tt-zo", "--out", str(tmp_path)]) == 2
     assert "train.task: 'mnist' is not a PDE task" in capsys.readouterr().err
+
+
+def test_pinn_noise_study_applies_overrides_and_rejects_bad_ones(tmp_path, capsys):
+    assert main(["study", "pinn-noise", "--bits", "16", "--points", "8", "--set",
+                 "pinn.sigma=0.25", "--out", str(tmp_path), "--no-progress"]) == 0
+    saved = json.loads((tmp_path / "pinn_noise.json").read_text())
+    assert saved["overrides"] == ["pinn.sigma=0.25"] and saved["rows"][0]["sigma"] == 0.25
+    assert main(["study", "pinn-noise", "--set", "pinn.sigmaa=1", "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "--set pinn.sigmaa: unknown key 'sigmaa'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert main(["study", "variance", "--set", "pinn.sigma=1", "--out", str(tmp_path / "v")]) == 2

@@ -179,8 +179,8 @@ def test_presets_load_and_count_evaluations(name):
     per_it = m.summary()["network_evals_per_iteration"]
     if name == "hjb20-tt-zo":
         assert per_it == 16 * 43 * 21
-    if name == "hjb20-tt-zo-fixed16":
-        assert per_it == 4 * 43 * (1 + 12 * 20)
+    if name == "hjb20-tt-zo-fixed16":  # every entry at once: one block of 2 x 10 queries
+        assert per_it == 16 * 43 * 21
     if name.startswith("heat20"):  # 16 interior points x 43 + 16 boundary points x 1
         assert cfg.pinn.boundary_points == 16
         assert per_it == (16 * 43 + 16) * (21 if name.endswith("zo") else 1)

@@ -300,7 +300,7 @@ _HYBRID_BUDGET = ("train.train_limit=6400", "train.test_limit=2000", "train.epoc
 _LOCAL_BUDGET = ("train.train_limit=20000", "train.test_limit=5000", "train.epochs=1")
 _LOCAL_BITS = (4, 6, 8, 10, 12, 14, 16)  # local_fixed's bias alignment needs <= 62-bit ints
 
-#: The curated default study (``fotrain compare --default``, about 45 min on 2 busy cores); see
+#: The curated default study (``fotrain compare --default``, about 14 min on 2 cores); see
 #: ``docs/COMPARE.md``. Budgets: ZO 100 steps (12,800 images, 1 epoch, its cosine schedule
 #: complete), hybrid 50 RGE + 50 coordinate-descent steps, local rules 200 steps (20,000
 #: images, 1 epoch); 2 seeds each.
@@ -317,9 +317,9 @@ DEFAULT_STUDY: tuple[StudyItem, ...] = (
               (("mnist-mlp-drtp-fixed16", ()), ("mnist-mlp-drtp", ()),
                ("mnist-mlp-tpsgd-fixed16", ("train.method=drtp",))),
               _LOCAL_BUDGET, _LOCAL_BITS, ("RND",), 2),
-    # The integer PINN step evaluates 41,452 fixed-point networks (~3.5 s per step on an idle
+    # The integer PINN step evaluates 14,448 fixed-point networks (~1.2 s per step on an idle
     # core), so the HJB slot gets one epoch (100 steps, its cosine schedule complete), 3 word
-    # lengths and 1 seed (about 6 min per fixed run).
+    # lengths and 1 seed (about 2 min per fixed run).
     StudyItem("hjb20", "HJB-20d TT-PINN",
               (("hjb20-tt-zo-fixed16", ()), ("hjb20-tt-zo", ())),
               ("train.epochs=1",), (12, 16, 20), ("RND",), 1),

@@ -255,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", help="pinn-noise: word lengths in 2..32 (default 10,12,...,22)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="pinn-noise: override a preset value before the word-length scaling, "
-                        "e.g. --set pinn.sigma=0.1 (repeatable; values parsed as TOML)")
+                        "e.g. --set pinn.sigma=0.1 (repeatable; values parsed as TOML; a "
+                        "formats.act/weight change needs the matching formats.acc.frac = "
+                        "act.frac + weight.frac, and the scaling then re-derives acc)")
     p.add_argument("--points", type=positive_int, default=256,
                    help="pinn-noise: collocation points")
     p.add_argument("--queries", type=positive_int, default=10, help="directions per estimate")

@@ -101,10 +101,12 @@ def run_pinn_noise_study(out: Path, *, preset: str = "hjb20-tt-zo-fixed16",
     from .sw.config import load_config
     from .sw.errors import FotrainError
     from .sw.pde_task import problem_for
+    from .sw.pinn_fixed import PINNFixedMethod
     from .sw.pinn_noise import estimate_noise
 
     cfg = load_config(preset).with_overrides(list(overrides))
     problem_for(cfg)  # a PDE preset, or a one-line error
+    PINNFixedMethod(cfg, seed=seed)  # settings the fixed PINN lacks: one line, before any output
     _mkdir(out)
     rows = []
     for b in tqdm(bits, disable=not progress, desc="pinn-noise study"):

@@ -1,8 +1,10 @@
 """Physics-informed training without backprop: derivatives and parameter gradients from values.
 
-Loss of a step on ``P`` collocation points ``x_p`` (``train.batch_size``):
+Loss of a step on ``P`` collocation points ``x_p`` (``train.batch_size``), plus ``nb`` boundary
+points ``x_b`` with Dirichlet data when ``pinn.boundary_points`` is set:
 
-    L(theta) = (1/P) sum_p r(x_p)^2,   r = problem.residual(x, value, grad, laplacian)
+    L(theta) = (1/P) sum_p r(x_p)^2 + boundary_weight * (1/nb) sum_b (u(x_b) - u_exact(x_b))^2
+    r = problem.residual(x, value, grad, laplacian)
 
 where ``u = problem.ansatz(x, NN_theta(x))`` (hard terminal/initial condition) and the estimates
 come from the stencil of ``pinn.derivatives`` (:mod:`.pinn_stencil`: ``fd`` central differences

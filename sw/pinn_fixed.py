@@ -22,8 +22,9 @@ against it):
    into codes (``pinn.fixed_update``: ``nearest`` or ``stochastic`` rounding with uniform
    dither from ``step_rng(seed, step, 1)``), then the format's saturation (counted).
 
-Cost: ``S * (1 + 2Q * n_blocks)`` integer network evaluations per iteration, ``S = P * E + nb``
-(one per boundary point; 12 blocks for the HJB TT network with ``zo.blocks = "core"``).
+Cost: ``S * (1 + 2Q * n_blocks)`` integer network evaluations per iteration, ``S = ni * E + nb``
+(``ni = train.batch_size`` interior points, one evaluation per boundary point; 12 blocks
+for the HJB TT network with ``zo.blocks = "core"``).
 ``zo.blocks = "all"`` perturbs every array at once (one block; the directions of query ``q``
 are one LFSR stream ``query_seed(seed, step, q)`` split over the arrays in parameter order, each
 array moved by ``s`` of its own LSBs, so the estimate divides by each array's ``s * lsb``):

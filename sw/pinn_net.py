@@ -11,7 +11,8 @@ rounding; tested):
    numpy than the four-core contraction with its transposes (measured 20 vs 220 us per sample),
    although it has 5x the MACs. ``W`` of a perturbed core is formed per query, not per sample.
 2. **Input linearity.** Layer 0 sees ``x_p + o_e``, so ``z_0 = x_p W^T + o_e W^T + b``: ``(P + E)
-   * N * M`` MACs instead of ``P * E * N * M``.
+   * N * M`` MACs instead of ``P * E * N * M`` (plus ``X * N * M`` for ``X`` extra points
+   evaluated once, the PINN's boundary points).
 3. **Per-array linear shortcut.** A layer's pre-activation is linear in each single core, weight
    matrix or bias: with one array perturbed, ``z(theta + s u_q) = z + s * dz(u_q)`` where
    ``dz = h dW(u_q)^T`` (``dW`` is the TT with that core replaced by ``u_q``); ``dz`` is formed
@@ -158,7 +159,7 @@ class BaseEval:
         self.offsets = np.asarray(offsets, self.dtype)
         self.extra = None if extra is None else np.asarray(extra, self.dtype)
         self.mats = layer_mats(cfg, p, self.dtype)
-        self.h: list[FloatArray | None] = [None]  # layer inputs (layer 0: implicit x_p + o_e)
+        self.h: list[FloatArray | None] = [None]  # layer inputs (layer 0: implicit)
         self.z: list[FloatArray] = []
         w, b = self.mats[0]
         z = z_first(w, b, self.xp, self.offsets, self.extra)

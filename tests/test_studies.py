@@ -89,4 +89,16 @@ def test_pinn_noise_study_applies_overrides_and_rejects_bad_ones(tmp_path, capsy
                  str(tmp_path / "bad")]) == 2
     assert "--set pinn.sigmaa: unknown key 'sigmaa'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+    assert main(["study", "pinn-noise", "--set", 'zo.blocks="layer"', "--out",
+                 str(tmp_path / "bad")]) == 2  # valid config, not a fixed PINN setting
+    assert "zo.blocks: fixed-point PINN training implements" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     assert main(["study", "variance", "--set", "pinn.sigma=1", "--out", str(tmp_path / "v")]) == 2
+    assert "--set belong to 'pinn-noise'" in capsys.readouterr().err
+
+
+def test_pinn_noise_overrides_apply_before_the_word_length_scaling(tmp_path):
+    # act Q6.10 (acc frac 10 + 14) scaled to 12 bits keeps its 6 integer bits: LSB 2**-6
+    res = run_pinn_noise_study(tmp_path, bits=(12,), points=8, progress=False,
+                               overrides=("formats.act.frac=10", "formats.acc.frac=24"))
+    assert res["rows"][0]["act_lsb"] == 2.0**-6

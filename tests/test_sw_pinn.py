@@ -239,6 +239,8 @@ def test_boundary_points_leave_the_interior_batch_unchanged():
     m = make_method(with_b, seed=0)
     # 3 interior points x 43 stencil inputs + 2 face points once, 6 blocks, 4 queries
     assert m.summary()["network_evals_per_iteration"] == (3 * 43 + 2) * (1 + 6 * 2 * 4)
+    m.train_step(b, y, step=0, epoch=0, lr=1e-3)  # the counter agrees with the formula
+    assert m.forward_passes == m.summary()["network_evals_per_iteration"]
     with pytest.raises(ConfigError, match="boundary_points"):
         Collocation(m.problem, m.stencil, b, boundary=5)
 

@@ -150,7 +150,7 @@ class PINNFixedMethod:
         """Losses ``(2, Q)`` at ``theta +- s u_q`` with every array of ``u`` moved at once
         (``zo.blocks = "all"``): one plain integer forward per perturbed network."""
         s, act = self.cfg.zo.fixed_mu_lsb, self.cfg.formats.act
-        xq = self._codes(col.points)
+        xq = act.quantize(col.points)  # the base forward of the step already counted the inputs
         nq = next(iter(u.values())).shape[0]
         out = np.empty((2, nq))
         for a, sign in enumerate((s, -s)):

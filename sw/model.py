@@ -12,6 +12,7 @@ Fixed point: weights and cores are ``formats.weight`` codes, biases and activati
 i.e. a lookup table over the input codes, which is what an RTL LUT stores.
 """
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from .tt import contract_from, core_matrix, tt_forward_fixed, tt_init, tt_to_den
 __all__ = [
     "activate",
     "activate_fixed",
+    "activation_lut",
     "activation_grad",
     "dense_equivalents",
     "init_params",
@@ -96,10 +98,39 @@ def activate_fixed(name: str, codes: npt.NDArray[np.int64], fmt: QFormat,
     if name == "relu":
         return np.maximum(codes, 0)
     if name in ("tanh", "sin"):
-        lut_fmt = fmt.with_(rounding=Rounding.RND)
-        return lut_fmt.quantize(activate(name, fmt.to_float(codes)), stats=stats,
-                                site=f"act.{name}")
+        table = activation_lut(name, fmt)
+        codes = np.asarray(codes, dtype=np.int64)
+        if table is None or (codes.size and (codes.min() < fmt.min_code
+                                             or codes.max() > fmt.max_code)):
+            # no table (wide format, or an entry saturates) or codes outside the format
+            lut_fmt = fmt.with_(rounding=Rounding.RND)
+            return lut_fmt.quantize(activate(name, fmt.to_float(codes)), stats=stats,
+                                    site=f"act.{name}")
+        if stats is not None:
+            stats.add(f"act.{name}", 0)
+        return table[codes - fmt.min_code]
     return codes
+
+
+LUT_MAX_WIDTH = 20  #: widest ``act`` format served by a table (2**20 entries, 8 MiB)
+
+
+@functools.lru_cache(maxsize=16)
+def activation_lut(name: str, fmt: QFormat) -> npt.NDArray[np.int64] | None:
+    """Table ``T[c - fmt.min_code]`` of ``activate_fixed(name, c)`` over every code ``c`` of
+    ``fmt``, built by the direct computation itself (so equal by construction); ``None`` when
+    ``fmt`` is wider than :data:`LUT_MAX_WIDTH` bits or some entry saturates (then every call
+    computes directly, so the overflow count per input stays exact)."""
+    if fmt.width > LUT_MAX_WIDTH:
+        return None
+    scratch = OverflowStats()
+    codes = np.arange(fmt.min_code, fmt.max_code + 1, dtype=np.int64)
+    table = fmt.with_(rounding=Rounding.RND).quantize(activate(name, fmt.to_float(codes)),
+                                                      stats=scratch)
+    if scratch.total:
+        return None
+    table.setflags(write=False)
+    return table
 
 
 def dense_equivalents(cfg: Config, params: dict[str, FloatArray]) -> dict[int, FloatArray]:

@@ -49,7 +49,7 @@ from .model import activate_fixed, init_params, param_names, quantize_params
 from .netmethod import restore_arrays
 from .perturb import query_seed, rademacher
 from .qformat import Overflow, OverflowStats, Rounding, round_shift
-from .tt import contract_from, core_matrix, stack_queries
+from .tt import contract_from, core_matrix, stack_queries, tt_core_costs
 from .zo import block_plan
 
 __all__ = ["ZOFixedMethod", "lr_multiplier", "mse_loss_codes"]
@@ -57,6 +57,7 @@ __all__ = ["ZOFixedMethod", "lr_multiplier", "mse_loss_codes"]
 IntArray = npt.NDArray[np.int64]
 FloatCodes = npt.NDArray[np.float64]  # integer codes carried exactly in float64
 MANTISSA_BITS = 12
+CHUNK_ELEMENTS = 1 << 18  #: values per chunk of the batched integer forward (~2 MiB)
 
 
 def lr_multiplier(scale: float) -> tuple[int, int]:
@@ -205,6 +206,30 @@ class ZOFixedMethod:
                               stats).astype(np.float64)
 
     def _forward_codes(self, q, x_codes, caches=None, start=0, stats=None):
+        """Output codes of layers ``start..`` on ``x_codes`` (and the per-layer caches).
+
+        Without ``caches`` the batch runs in chunks of rows whose largest intermediate stays
+        near :data:`CHUNK_ELEMENTS` values (cache-resident): the same integers, row by row,
+        at 2-3x the speed of one pass over a large batch.
+        """
+        rows = max(1, CHUNK_ELEMENTS // self._row_width(start))
+        if caches is None and x_codes.shape[0] > rows:
+            parts = [self._forward_layers(q, x_codes[r:r + rows], None, start, stats)[0]
+                     for r in range(0, x_codes.shape[0], rows)]
+            return np.concatenate(parts), None
+        return self._forward_layers(q, x_codes, caches, start, stats)
+
+    def _row_width(self, start: int) -> int:
+        """Largest intermediate (values per sample) of layers ``start..``."""
+        widths = [1]
+        for layer in self.cfg.layers[start:]:
+            widths.append(max(layer.in_features, layer.out_features))
+            if layer.kind == "tt":
+                widths += [c.out_size + c.rows * c.k for c in tt_core_costs(
+                    layer.in_modes, layer.out_modes, layer.ranks)]
+        return max(widths)
+
+    def _forward_layers(self, q, x_codes, caches, start, stats):
         h = x_codes
         for i in range(start, len(self.cfg.layers)):
             cache = {} if caches is not None else None

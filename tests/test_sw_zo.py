@@ -137,6 +137,23 @@ def test_fixed_perturbed_scores_equal_separate_integer_forwards(preset):
                 assert_array_equal(got[off + j], network_forward_fixed(cfg, moved, xq))
 
 
+def test_fixed_forward_in_chunks_equals_one_integer_forward(monkeypatch):
+    """A batch split into ragged row chunks gives the codes and the overflow count of one
+    ``network_forward_fixed`` (inputs over the whole act range, so layers saturate)."""
+    from fotrain.sw import zo_fixed
+
+    cfg = load_config("hjb20-tt").with_overrides([
+        "train.numerics='fixed'", "train.loss='mse'", "train.task='mnist'"])
+    m = ZOFixedMethod(cfg, seed=3)
+    xq = cfg.formats.act.random_codes(np.random.default_rng(4), (30, cfg.in_features))
+    monkeypatch.setattr(zo_fixed, "CHUNK_ELEMENTS", 7 * m._row_width(0))  # 7-row chunks
+    want_stats, got_stats = OverflowStats(), OverflowStats()
+    want = network_forward_fixed(cfg, m.q, xq, stats=want_stats)
+    got, _ = m._forward_codes(m._float_params(), xq.astype(np.float64), stats=got_stats)
+    assert_array_equal(got, want)
+    assert got_stats.total == want_stats.total > 0
+
+
 def fixed_setup(seed, *sets):
     """An integer ZO trainer on ``small_cfg`` (mse loss, ``sets``), a batch, the initial codes."""
     cfg = small_cfg("train.numerics='fixed'", "train.loss='mse'", *sets)

@@ -7,6 +7,7 @@ mistakes (bad config values, unknown presets, unreadable files) print one line
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -93,8 +94,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = cfg.with_overrides(sets)
     if not args.resume:
         out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-s{cfg.train.seed}"
+    workers = args.workers or len(os.sched_getaffinity(0))
     summary = run_training(cfg, out, resume=bool(args.resume), data_dir=args.data_dir,
-                           progress=not args.no_progress,
+                           progress=not args.no_progress, workers=workers,
                            log=lambda s: print(s, file=sys.stderr))
     print(json.dumps(summary, indent=2))
     print(f"fotrain: run written to {out}", file=sys.stderr)
@@ -220,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/NAME-sSEED)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR bit-identically "
                                                    "(--epochs may extend it)")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="processes for the perturbed forwards of fixed-point PINN training "
+                        "(default: the CPUs this process may use; results are identical for "
+                        "any N; other methods run in one process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

@@ -13,12 +13,15 @@ from .method import Method
 __all__ = ["make_method"]
 
 
-def make_method(cfg: Config, *, seed: int) -> Method:
-    """Build the training method the config asks for (imports only what it needs)."""
+def make_method(cfg: Config, *, seed: int, workers: int = 1) -> Method:
+    """Build the training method the config asks for (imports only what it needs).
+
+    ``workers``: processes for the perturbed forwards of fixed-point PINN training (the one
+    method that uses more than one; results are identical for any count)."""
     if cfg.train.task in ("hjb20", "heat"):
         from .pinn import make_pinn_method
 
-        return make_pinn_method(cfg, seed=seed)
+        return make_pinn_method(cfg, seed=seed, workers=workers)
     m, numerics = cfg.train.method, cfg.train.numerics
     if m in ("zo", "hybrid"):
         if numerics == "fixed":

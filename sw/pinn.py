@@ -349,10 +349,11 @@ class PINNMethod(NetworkMethod):
         return loss, grads
 
 
-def make_pinn_method(cfg: Config, *, seed: int) -> Method:
-    """The PINN method of ``cfg`` (float :class:`PINNMethod` or the fixed-point one)."""
+def make_pinn_method(cfg: Config, *, seed: int, workers: int = 1) -> Method:
+    """The PINN method of ``cfg`` (float :class:`PINNMethod` or the fixed-point one, whose
+    perturbed forwards run on ``workers`` processes)."""
     if cfg.train.numerics == "fixed":
         from .pinn_fixed import PINNFixedMethod
 
-        return PINNFixedMethod(cfg, seed=seed)
+        return PINNFixedMethod(cfg, seed=seed, workers=workers)
     return PINNMethod(cfg, seed=seed)

@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from .config import Config
 from .errors import ConfigError
+from .forward_pool import ForwardPool, single_thread_blas
 from .method import step_rng
 from .model import param_names
 from .optim import Optimizer
@@ -56,7 +57,8 @@ FloatArray = npt.NDArray[np.float64]
 class PINNFixedMethod:
     """Fixed-point ZO PINN training (module docstring)."""
 
-    def __init__(self, cfg: Config, *, seed: int, pinn: PINNConfig | None = None):
+    def __init__(self, cfg: Config, *, seed: int, pinn: PINNConfig | None = None,
+                 workers: int = 1):
         check_method(cfg)
         zo = cfg.zo
         if (cfg.train.method != "zo" or zo.blocks not in ("core", "all")
@@ -77,6 +79,7 @@ class PINNFixedMethod:
                        else self.engine.blocks)
         self.opt = Optimizer(cfg.train, self._floats())
         self._forward = 0
+        self.pool = ForwardPool(self.engine, workers)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _fmt(self, name: str):
@@ -116,6 +119,10 @@ class PINNFixedMethod:
         out["forward_passes"] = np.array(self._forward, np.int64)
         return out
 
+    def close(self) -> None:
+        """Stop the worker processes of the perturbed forwards (if any were started)."""
+        self.pool.close()
+
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.engine.load_state({**arrays, "forward_passes": arrays["forward_passes"]})
         self.opt.load_state(arrays)
@@ -134,7 +141,8 @@ class PINNFixedMethod:
                 "boundary_points": self.pinn.boundary_points, "zo_blocks": len(self.blocks),
                 "network_evals_per_iteration": evals_per_iteration(
                     self.cfg, self.pinn, self.stencil, len(self.blocks)),
-                "network_evals_total": self._forward, "overflow_events": self.stats.total,
+                "network_evals_total": self._forward, "host_workers": self.pool.workers,
+                "overflow_events": self.stats.total,
                 "overflow_by_site": self.stats.counts}
 
     # -- the step --------------------------------------------------------------------------------
@@ -152,13 +160,12 @@ class PINNFixedMethod:
         s, act = self.cfg.zo.fixed_mu_lsb, self.cfg.formats.act
         xq = act.quantize(col.points)  # the base forward of the step already counted the inputs
         nq = next(iter(u.values())).shape[0]
-        out = np.empty((2, nq))
-        for a, sign in enumerate((s, -s)):
-            for j in range(nq):
-                moved = {**self.q, **{n: self.q[n] + sign * d[j] for n, d in u.items()}}
-                codes, _ = self.engine._forward_codes(moved, xq, stats=self.stats)
-                out[a, j] = col.losses(act.to_float(codes[:, 0])[None])[0]
-        return out
+        moved = [{**self.q, **{n: self.q[n] + sign * d[j] for n, d in u.items()}}
+                 for sign in (s, -s) for j in range(nq)]
+        codes = self.pool.outputs(moved, xq.astype(np.float64), self.stats)
+        # one network per call: the same float64 sums as the spec's separate evaluations
+        return np.array([col.losses(act.to_float(c[:, 0])[None])[0] for c in codes]
+                        ).reshape(2, nq)
 
     def _all_directions(self, step: int) -> dict[str, npt.NDArray[np.int64]]:
         """LFSR Rademacher directions ``(Q, ...)`` per array of the single block of ``step``
@@ -207,6 +214,11 @@ class PINNFixedMethod:
 
     def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
                    epoch: int, lr: float) -> dict[str, float]:
+        with single_thread_blas():
+            return self._train_step(x, step=step, lr=lr)
+
+    def _train_step(self, x: npt.NDArray[np.float64], *, step: int, lr: float
+                    ) -> dict[str, float]:
         zo, act = self.cfg.zo, self.cfg.formats.act
         col = self.collocation(x)
         caches: dict[int, Any] = {}

@@ -31,8 +31,11 @@ def build_task(cfg: Config, data_dir: str | Path | None = None) -> Task:
 
 def run_training(cfg: Config, out: str | Path, *, resume: bool = False,
                  data_dir: str | Path | None = None, progress: bool = True,
-                 log=None) -> dict[str, Any]:
-    """Train ``cfg`` into ``out`` (or continue the run there); return ``summary.json``'s dict."""
+                 log=None, workers: int = 1) -> dict[str, Any]:
+    """Train ``cfg`` into ``out`` (or continue the run there); return ``summary.json``'s dict.
+
+    ``workers`` processes share the method's forwards where it supports that (fixed-point
+    PINN training); the results do not depend on it."""
     out = Path(out)
     if resume:
         saved = out / "config.toml"
@@ -44,6 +47,11 @@ def run_training(cfg: Config, out: str | Path, *, resume: bool = False,
         cfg = base.replace(train=base.train.__class__(**{
             **base.train.to_dict(), "epochs": cfg.train.epochs,
             "max_steps": cfg.train.max_steps, "lr_step_epochs": base.train.lr_step_epochs}))
-    method = make_method(cfg, seed=cfg.train.seed)  # config mistakes surface before data loads
-    task = build_task(cfg, data_dir)
-    return Trainer(cfg, method, task, out, progress=progress, log=log).run(resume=resume)
+    method = make_method(cfg, seed=cfg.train.seed, workers=workers)  # config errors first
+    try:
+        task = build_task(cfg, data_dir)
+        return Trainer(cfg, method, task, out, progress=progress, log=log).run(resume=resume)
+    finally:
+        close = getattr(method, "close", None)
+        if close is not None:
+            close()

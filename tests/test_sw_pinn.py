@@ -271,3 +271,28 @@ def test_fixed_all_blocks_path_equals_its_spec():
                        epoch=0, lr=1e-2)
     assert m.forward_passes == 2 * 43 * 9 and out["zero_loss_diff_frac"] < 1
     assert all((m.q[k] != before[k]).any() for k in m.q)  # every array learned
+
+
+def test_fixed_steps_on_worker_processes_are_bit_identical():
+    """The perturbed forwards split over 3 processes (2 spawned) give the same codes, overflow
+    counts and evaluation count as one process; ``close`` stops the workers. The perturbation
+    (12000 LSBs) is large enough to saturate layer outputs inside the perturbed forwards."""
+    cfg = tiny(numerics="fixed", blocks="all").with_overrides(["zo.fixed_mu_lsb=12000"])
+    runs = {}
+    for workers in (1, 3):
+        m = make_method(cfg, seed=2, workers=workers)
+        try:
+            for step in range(2):
+                x = np.random.default_rng(step).random((3, 21)) * 8 - 4
+                m.train_step(x, np.zeros(3, np.int64), step=step, epoch=0, lr=1e-2)
+        finally:
+            m.close()
+        assert m.summary()["host_workers"] == workers
+        runs[workers] = m
+    one, many = runs[1], runs[3]
+    for k, v in one.q.items():
+        np.testing.assert_array_equal(many.q[k], v, err_msg=k)
+    assert many.stats.counts == one.stats.counts
+    assert sum(n for k, n in one.stats.counts.items() if k[0].isdigit()) > 0  # in the forwards
+    assert many.forward_passes == one.forward_passes
+    assert many.pool._pool is None

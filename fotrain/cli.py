@@ -94,7 +94,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = cfg.with_overrides(sets)
     if not args.resume:
         out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-s{cfg.train.seed}"
-    workers = args.workers or len(os.sched_getaffinity(0))
+    workers = args.workers or usable_cpus()
     summary = run_training(cfg, out, resume=bool(args.resume), data_dir=args.data_dir,
                            progress=not args.no_progress, workers=workers,
                            log=lambda s: print(s, file=sys.stderr))
@@ -160,6 +160,13 @@ def _cmd_download(args: argparse.Namespace) -> int:
         root = download(name, args.data_dir)
         print(f"fotrain: {name} ready in {root}", file=sys.stderr)
     return 0
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def positive_int(text: str) -> int:

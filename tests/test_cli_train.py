@@ -67,3 +67,26 @@ def test_fixed_numerics_refuse_adam_in_one_line(tmp_path):
             "--out", str(tmp_path / "o"), *SHORT)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("fotrain: error: train.optimizer: 'adam' has no integer version")
+
+
+def test_fixed_pinn_on_two_worker_processes(tmp_path):
+    """The 16-bit HJB preset for two steps on two processes: the same parameters as one."""
+    import numpy as np
+    ckpt = {}
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        r = cli("train", "hjb20-tt-zo-fixed16", "--max-steps", "2", "--workers", workers,
+                "--set", "train.batch_size=2", "--out", str(out), "--no-progress",
+                env_data=False)  # the PDE task needs no dataset
+        assert r.returncode == 0, r.stderr
+        assert json.loads((out / "summary.json").read_text())["host_workers"] == int(workers)
+        ckpt[workers] = dict(np.load(out / "checkpoint.npz"))
+    r = cli("train", "hjb20-tt-zo-fixed16", "--workers", "0", "--out", str(tmp_path / "0"),
+            env_data=False)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].endswith(
+        "argument --workers: expected a positive integer, got 0")
+    assert not (tmp_path / "0").exists()
+    state = [k for k in ckpt["1"] if k.startswith("method/")]  # codes and Adam moments
+    assert sum(k.startswith("method/q.") for k in state) == 12
+    for k in state:
+        np.testing.assert_array_equal(ckpt["2"][k], ckpt["1"][k], err_msg=k)

@@ -29,6 +29,9 @@ for the HJB TT network with ``zo.blocks = "core"``).
 are one LFSR stream ``query_seed(seed, step, q)`` split over the arrays in parameter order, each
 array moved by ``s`` of its own LSBs, so the estimate divides by each array's ``s * lsb``):
 ``2Q`` plain integer forwards per step, no per-core shortcut, the float preset's estimator.
+Those forwards can run on ``workers`` processes (:class:`~fotrain.sw.forward_pool.ForwardPool`,
+``fotrain train --workers``); the step is bit-identical for any count. BLAS runs on one thread
+inside the step (the per-core GEMMs are too small to gain from threads).
 """
 
 from typing import Any
@@ -130,7 +133,8 @@ class PINNFixedMethod:
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         x = np.asarray(x, np.float64)
-        nn = self.cfg.formats.act.to_float(self.network_codes(x))
+        with single_thread_blas():
+            nn = self.cfg.formats.act.to_float(self.network_codes(x))
         return self.problem.ansatz(x, nn)[:, None]
 
     def summary(self) -> dict[str, Any]:

@@ -304,7 +304,9 @@ class TrainConfig(Section):
     epoch; ``step`` multiplies by ``lr_decay`` at each epoch in ``lr_step_epochs``; ``cosine``
     anneals from ``lr`` to ``lr * lr_min_ratio`` over ``schedule_epochs`` epochs (0: over
     ``epochs``). ``max_steps`` never changes the schedule, so a run cut short by it and resumed
-    is bit-identical to an uninterrupted one.
+    is bit-identical to an uninterrupted one. ``augment_shift``: image tasks move every training
+    image by a random whole-pixel offset in ``[-augment_shift, augment_shift]`` along each axis
+    (zero fill; test images are never moved).
     """
 
     task: str = "mnist"
@@ -329,6 +331,7 @@ class TrainConfig(Section):
     seed: int = 0
     train_limit: int = 0
     test_limit: int = 0
+    augment_shift: int = 0
     eval_batch: int = 1000
     log_every: int = 20
     checkpoint_every: int = 0
@@ -346,7 +349,7 @@ class TrainConfig(Section):
         for name in ("epochs", "batch_size", "eval_batch", "log_every"):
             self.require(getattr(self, name) >= 1, name, "must be >= 1")
         for name in ("max_steps", "train_limit", "test_limit", "checkpoint_every", "seed",
-                     "schedule_epochs"):
+                     "schedule_epochs", "augment_shift"):
             self.require(getattr(self, name) >= 0, name, "must be >= 0")
         self.require(self.lr > 0, "lr", "must be > 0")
         self.require(0 < self.lr_decay <= 1, "lr_decay", "must be in (0, 1]")

@@ -23,7 +23,8 @@ def build_task(cfg: Config, data_dir: str | Path | None = None) -> Task:
         if n_in != 784 or cfg.out_features != 10:
             raise FotrainError(f"layers: task {t.task} needs 784 inputs and 10 outputs, the "
                                f"network has {n_in} -> {cfg.out_features}")
-        return ClassificationTask.load(t.task, data_dir, t.train_limit, t.test_limit)
+        return ClassificationTask.load(t.task, data_dir, t.train_limit, t.test_limit,
+                                       augment_shift=t.augment_shift)
     from .pde_task import PDETask  # the PINN tasks
 
     return PDETask(cfg)

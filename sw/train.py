@@ -78,15 +78,17 @@ class Task(Protocol):
 class ClassificationTask:
     """Image classification (MNIST, Fashion-MNIST): pixels scaled to [0, 1], accuracy metric."""
 
-    def __init__(self, name: str, x_train, y_train, x_test, y_test, classes: int = 10):
+    def __init__(self, name: str, x_train, y_train, x_test, y_test, classes: int = 10,
+                 augment_shift: int = 0):
         self.name = name
         self.x_train, self.y_train = x_train, y_train
         self.x_test, self.y_test = x_test, y_test
         self.classes = classes
+        self.augment_shift = augment_shift
 
     @classmethod
     def load(cls, name: str, data_dir: str | Path | None = None, train_limit: int = 0,
-             test_limit: int = 0) -> "ClassificationTask":
+             test_limit: int = 0, *, augment_shift: int = 0) -> "ClassificationTask":
         """Load a dataset by task name (``mnist``, ``fmnist``) through :mod:`fotrain.sw.data`."""
         from .data import load
 
@@ -94,18 +96,23 @@ class ClassificationTask:
         ntr = train_limit or len(ds.y_train)
         nte = test_limit or len(ds.y_test)
         return cls(name, ds.x_train[:ntr], ds.y_train[:ntr], ds.x_test[:nte], ds.y_test[:nte],
-                   ds.classes)
+                   ds.classes, augment_shift)
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Full batches per epoch (the last partial batch is dropped)."""
         return max(1, len(self.y_train) // batch_size)
 
     def batches(self, epoch: int, batch_size: int, seed: int):
-        """Shuffled full mini-batches; the permutation depends only on ``(seed, epoch)``."""
+        """Shuffled full mini-batches; the permutation depends only on ``(seed, epoch)``, the
+        offsets of ``augment_shift`` only on ``(seed, epoch, batch)``."""
         order = np.random.default_rng([seed, epoch, 0x5EED]).permutation(len(self.y_train))
         for s in range(self.steps_per_epoch(batch_size)):
             idx = order[s * batch_size:(s + 1) * batch_size]
-            yield self.x_train[idx].astype(np.float64) / 255.0, self.y_train[idx]
+            x = self.x_train[idx]
+            if self.augment_shift:
+                x = shift_images(x, self.augment_shift,
+                                 np.random.default_rng([seed, epoch, s, 0xA06]))
+            yield x.astype(np.float64) / 255.0, self.y_train[idx]
 
     def evaluate(self, method: Method, batch: int) -> dict[str, float]:
         """Test accuracy (percent) over the whole test split."""
@@ -114,6 +121,20 @@ class ClassificationTask:
             x = self.x_test[s:s + batch].astype(np.float64) / 255.0
             correct += int(np.sum(np.argmax(method.predict(x), axis=1) == self.y_test[s:s + batch]))
         return {"test_accuracy": 100.0 * correct / len(self.y_test)}
+
+
+def shift_images(x: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Move each flattened square image of ``x`` ``(B, side**2)`` by offsets drawn uniformly
+    from ``[-shift, shift]`` per axis (rows, then columns), filling with zeros."""
+    b, n = x.shape
+    side = math.isqrt(n)
+    if side * side != n:
+        raise FotrainError(f"train.augment_shift: images of {n} pixels are not square")
+    img = np.pad(x.reshape(b, side, side), ((0, 0), (shift, shift), (shift, shift)))
+    d = rng.integers(0, 2 * shift + 1, size=(b, 2))
+    r = d[:, 0, None] + np.arange(side)  # (B, side) source rows; d = shift means no move
+    c = d[:, 1, None] + np.arange(side)
+    return img[np.arange(b)[:, None, None], r[:, :, None], c[:, None, :]].reshape(b, n)
 
 
 def learning_rate(cfg: Config, epoch: int, step: int, total_steps: int) -> float:

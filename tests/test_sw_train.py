@@ -15,6 +15,7 @@ from fotrain.sw.train import (
     Trainer,
     TrainingDiverged,
     learning_rate,
+    shift_images,
 )
 
 SETS = ["layers.0.in_features=12", "layers.0.in_modes=[2,3,2]", "layers.0.out_modes=[4,2,4]",
@@ -118,3 +119,35 @@ def test_learning_rate_schedules():
     cfg = cfg.with_overrides(["train.lr_schedule='cosine'", "train.lr_min_ratio=0.1"])
     assert learning_rate(cfg, 0, 0, 10) == 1.0
     assert learning_rate(cfg, 0, 10, 10) == pytest.approx(0.1)
+
+
+def test_shift_images_moves_whole_images_by_seeded_offsets():
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 256, size=(400, 36)).astype(np.uint8)  # 6 x 6, no zero pixels
+    assert_array_equal(shift_images(x, 0, np.random.default_rng(1)), x)
+    out = shift_images(x, 2, np.random.default_rng(1))
+    assert_array_equal(out, shift_images(x, 2, np.random.default_rng(1)))
+    d = np.random.default_rng(1).integers(0, 5, size=(400, 2)) - 2  # the offsets drawn
+    seen = set()
+    for img, moved, (dr, dc) in zip(x.reshape(-1, 6, 6), out.reshape(-1, 6, 6), d, strict=True):
+        want = np.zeros((6, 6), np.uint8)  # moved[i, j] = img[i + dr, j + dc] where inside
+        want[max(0, -dr):6 - max(0, dr), max(0, -dc):6 - max(0, dc)] = \
+            img[max(0, dr):6 + min(0, dr), max(0, dc):6 + min(0, dc)]
+        assert_array_equal(moved, want)
+        seen.add((int(dr), int(dc)))
+    assert len(seen) == 25  # every offset in [-2, 2]^2 occurs
+
+
+def test_augmented_batches_depend_on_seed_epoch_and_batch_only():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(64, 16)).astype(np.uint8)
+    y = rng.integers(0, 10, 64)
+    task = ClassificationTask("t", x, y, x[:8], y[:8], augment_shift=1)
+    a = list(task.batches(2, 16, seed=5))
+    b = list(task.batches(2, 16, seed=5))
+    plain = list(ClassificationTask("t", x, y, x[:8], y[:8]).batches(2, 16, seed=5))
+    for (xa, ya), (xb, _), (xp, yp) in zip(a, b, plain, strict=True):
+        assert_array_equal(xa, xb)
+        assert_array_equal(ya, yp)  # the same samples in the same order, only moved
+    assert any((xa != xp).any() for (xa, _), (xp, _) in zip(a, plain, strict=True))
+    assert not (list(task.batches(3, 16, seed=5))[0][0] == a[0][0]).all()

@@ -146,8 +146,11 @@ def test_augmented_batches_depend_on_seed_epoch_and_batch_only():
     a = list(task.batches(2, 16, seed=5))
     b = list(task.batches(2, 16, seed=5))
     plain = list(ClassificationTask("t", x, y, x[:8], y[:8]).batches(2, 16, seed=5))
-    for (xa, ya), (xb, _), (xp, yp) in zip(a, b, plain, strict=True):
+    for s, ((xa, ya), (xb, _), (xp, yp)) in enumerate(zip(a, b, plain, strict=True)):
         assert_array_equal(xa, xb)
         assert_array_equal(ya, yp)  # the same samples in the same order, only moved
+        raw = np.rint(xp * 255).astype(np.uint8)
+        want = shift_images(raw, 1, np.random.default_rng([5, 2, s, 0xA06])) / 255.0
+        assert_array_equal(xa, want)
     assert any((xa != xp).any() for (xa, _), (xp, _) in zip(a, plain, strict=True))
     assert not (list(task.batches(3, 16, seed=5))[0][0] == a[0][0]).all()

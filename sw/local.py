@@ -285,16 +285,21 @@ class LocalMethod:
         return self.net.forward(self.p, x.astype(self.dtype)).astype(np.float64)
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
-        """Parameters, optimiser slots, cosine accumulators and the pass counter."""
+        """Parameters, optimiser slots, cosine accumulators, the pass counter and (fixed point)
+        the overflow counts."""
         s: dict[str, npt.NDArray[Any]] = {f"p/{n}": a for n, a in self.p.items()}
         slots = self.fixed.slots if self.fixed is not None else self.opt.slots
         s.update({f"opt/{n}": a for n, a in slots.items()})
         s.update({"cos_sum": self.cos_sum, "cos_n": self.cos_n, "forward_passes": self._fp})
+        if self.fixed is not None:
+            s.update(self.fixed.stats.arrays())
         return s
 
     def load_state(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
         """Restore :meth:`state` in place; refuse a missing or mismatching array."""
-        mine = self.state()
+        if self.fixed is not None:
+            self.fixed.stats.restore(arrays)
+        mine = {k: v for k, v in self.state().items() if not k.startswith("overflow/")}
         for name, ref in mine.items():
             if name not in arrays:
                 raise FotrainError(f"load_state: array {name!r} is missing")

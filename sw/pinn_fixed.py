@@ -120,6 +120,7 @@ class PINNFixedMethod:
         out = {f"q.{k}": v for k, v in self.q.items()}
         out.update(self.opt.state())
         out["forward_passes"] = np.array(self._forward, np.int64)
+        out.update(self.stats.arrays())  # so a resumed run reports every overflow event
         return out
 
     def close(self) -> None:

@@ -131,6 +131,14 @@ class OverflowStats:
         for site, n in other.counts.items():
             self.add(site, n)
 
+    def arrays(self, prefix: str = "overflow/") -> dict[str, np.ndarray]:
+        """The counts as int64 scalars keyed ``prefix + site`` (for checkpoints)."""
+        return {prefix + s: np.array(n, np.int64) for s, n in self.counts.items()}
+
+    def restore(self, arrays: dict[str, np.ndarray], prefix: str = "overflow/") -> None:
+        """Replace the counts by those :meth:`arrays` saved (none saved: start from zero)."""
+        self.counts = {k[len(prefix):]: int(v) for k, v in arrays.items() if k.startswith(prefix)}
+
     def report(self) -> str:
         """One line: ``site=n`` for sites with events, or ``no overflow``."""
         hits = [f"{s}={n}" for s, n in sorted(self.counts.items()) if n]

@@ -109,11 +109,13 @@ class ZOFixedMethod:
     def state(self) -> dict[str, np.ndarray]:
         out = {f"q.{k}": v for k, v in self.q.items()}
         out["forward_passes"] = np.array(self._forward, np.int64)
+        out.update(self.stats.arrays())  # so a resumed run reports every overflow event
         return out
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         restore_arrays(self.q, arrays, "q.")
         self._forward = int(arrays["forward_passes"])
+        self.stats.restore(arrays)
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         f = self.cfg.formats

@@ -170,6 +170,21 @@ def test_resume_is_bit_identical_through_the_trainer(tmp_path, numerics):
     assert summary["rel_l2"] == s["rel_l2"] and s["network_evals_per_iteration"] > 0
 
 
+def test_resumed_fixed_run_reports_every_overflow_event(tmp_path):
+    """Overflow counts travel in the checkpoint: a run stopped after 2 of 4 steps and resumed
+    reports the events of all 4 (perturbations large enough to saturate)."""
+    cfg = tiny(numerics="fixed", blocks="all").with_overrides(["zo.fixed_mu_lsb=12000"])
+    task = PDETask(cfg)
+    full = Trainer(cfg, make_method(cfg, seed=0), task, tmp_path / "a", progress=False).run()
+    short = cfg.replace(train=TrainConfig(**{**cfg.train.to_dict(), "max_steps": 2}))
+    part = Trainer(short, make_method(short, seed=0), task, tmp_path / "b", progress=False).run()
+    resumed = Trainer(cfg, make_method(cfg, seed=0), task, tmp_path / "b",
+                      progress=False).run(resume=True)
+    assert part["overflow_events"] > 0  # events before the stop, lost if not checkpointed
+    assert resumed["overflow_events"] == full["overflow_events"]
+    assert resumed["overflow_by_site"] == full["overflow_by_site"]
+
+
 @pytest.mark.parametrize("name", ["hjb20-tt-zo", "hjb20-tt-zo-fixed16", "heat20-tt-zo",
                                   "heat20-tt-bp"])
 def test_presets_load_and_count_evaluations(name):

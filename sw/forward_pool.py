@@ -3,46 +3,53 @@
 The ``2Q`` perturbed networks of a fixed-point PINN step with ``zo.blocks = "all"`` are
 independent forwards of one input batch. :class:`ForwardPool` splits the list of parameter sets
 into ``workers`` contiguous groups: the calling process runs the first group, ``workers - 1``
-spawned processes run the others. Every process limits BLAS to one thread (the per-core GEMMs
-are small, and threaded BLAS on them runs about 2x slower than one thread) and the workers ignore
-Ctrl-C (the parent stops them). Results come back as the same integers in the same order as one
-process computing every set, and overflow counts are added group by group, so a run is
-bit-identical for any number of workers (tested).
+spawned processes run the others. Every process limits BLAS to one thread and keeps its heap
+(:mod:`.host`). Workers ignore Ctrl-C (the parent stops them) and exit on their own when the
+parent dies without stopping them (killed, ``SIGTERM``). Results come back as the same integers
+in the same order as one process computing every set, and overflow counts are added group by
+group, so a run is bit-identical for any number of workers (tested).
 
 Cost: one pickled parameter set (a few thousand integers) per network and the input batch once
 per group and step; nothing else crosses the process boundary.
 """
 
 import multiprocessing
+import os
 import signal
+import threading
+import time
 import weakref
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from .config import Config
+from .host import single_thread_blas
 from .qformat import OverflowStats
 from .zo_fixed import ZOFixedMethod
 
-__all__ = ["ForwardPool", "single_thread_blas"]
+__all__ = ["ForwardPool"]
 
 Params = dict[str, npt.NDArray[np.int64]]
 
 _ENGINE: ZOFixedMethod | None = None  # the worker process's engine
+_BLAS_LIMIT: list = []
 
 
-def single_thread_blas():
-    """Context manager: BLAS on one thread inside (see the module docstring)."""
-    return threadpool_limits(limits=1, user_api="blas")
+def _exit_with_parent(parent: int) -> None:
+    """Worker thread: leave the process once the parent is gone (re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _init_worker(cfg_json: str, seed: int) -> None:
     global _ENGINE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threadpool_limits(limits=1, user_api="blas")
-    _ENGINE = ZOFixedMethod(Config.from_json(cfg_json), seed=seed)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    _BLAS_LIMIT.append(single_thread_blas())  # kept for the life of the worker
+    _ENGINE = ZOFixedMethod(Config.from_json(cfg_json), seed=seed)  # also retains the heap
 
 
 def _forward_group(engine: ZOFixedMethod, params: list[Params], x_codes: np.ndarray,

@@ -41,7 +41,8 @@ import numpy.typing as npt
 
 from .config import Config
 from .errors import ConfigError
-from .forward_pool import ForwardPool, single_thread_blas
+from .forward_pool import ForwardPool
+from .host import single_thread_blas
 from .method import step_rng
 from .model import param_names
 from .optim import Optimizer

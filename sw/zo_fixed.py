@@ -44,6 +44,7 @@ import numpy.typing as npt
 
 from .config import Config
 from .errors import ConfigError, FormatError
+from .host import retain_heap
 from .method import step_rng
 from .model import activate_fixed, init_params, param_names, quantize_params
 from .netmethod import restore_arrays
@@ -91,6 +92,7 @@ class ZOFixedMethod:
             raise ConfigError("train.loss: fixed numerics use antithetic queries and the mse "
                               f"loss; got {cfg.zo.sided}/{cfg.train.loss}")
         self.cfg, self.seed = cfg, seed
+        retain_heap()  # the chunked forward reuses freed memory instead of page-faulting
         float_init = init_params(cfg, rng=np.random.default_rng([seed, 0xC0DE]))
         self.stats = OverflowStats()
         self.q = quantize_params(cfg, float_init, stats=self.stats)

@@ -319,9 +319,9 @@ DEFAULT_STUDY: tuple[StudyItem, ...] = (
               (("mnist-mlp-drtp-fixed16", ()), ("mnist-mlp-drtp", ("train.augment_shift=0",)),
                ("mnist-mlp-tpsgd-fixed16", ("train.method=drtp",))),
               _LOCAL_BUDGET, _LOCAL_BITS, ("RND",), 2),
-    # The integer PINN step evaluates 14,448 fixed-point networks (~1.2 s per step on an idle
-    # core), so the HJB slot gets one epoch (100 steps, its cosine schedule complete), 3 word
-    # lengths and 1 seed (about 2 min per fixed run).
+    # The integer PINN step evaluates 14,448 fixed-point networks (~0.5 s per step on one idle
+    # core; sweep runs use one process each), so the HJB slot gets one epoch (100 steps, its
+    # cosine schedule complete), 3 word lengths and 1 seed (about 1 min per fixed run).
     StudyItem("hjb20", "HJB-20d TT-PINN",
               (("hjb20-tt-zo-fixed16", ()), ("hjb20-tt-zo", ())),
               ("train.epochs=1",), (12, 16, 20), ("RND",), 1),

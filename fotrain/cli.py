@@ -231,8 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(--epochs may extend it)")
     p.add_argument("--workers", type=positive_int, metavar="N",
                    help="processes for the perturbed forwards of fixed-point PINN training "
-                        "(default: the CPUs this process may use; results are identical for "
-                        "any N; other methods run in one process)")
+                        "with zo.blocks = 'all', e.g. hjb20-tt-zo-fixed16 (default: the CPUs "
+                        "this process may use; results are identical for any N; everything "
+                        "else runs in one process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

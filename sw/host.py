@@ -36,5 +36,6 @@ def retain_heap() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (macOS, musl without mallopt, Windows)
         return False
-    ok = mallopt(_M_MMAP_THRESHOLD, 64 << 20) == 1
-    return mallopt(_M_TRIM_THRESHOLD, 128 << 20) == 1 and ok
+    if not any(mallopt(_M_MMAP_THRESHOLD, mib << 20) == 1 for mib in (64, 32)):  # some glibc
+        return False  # versions refuse > 32 MiB; if both fail leave the adaptive defaults alone
+    return mallopt(_M_TRIM_THRESHOLD, 128 << 20) == 1

@@ -297,8 +297,6 @@ class LocalMethod:
 
     def load_state(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
         """Restore :meth:`state` in place; refuse a missing or mismatching array."""
-        if self.fixed is not None:
-            self.fixed.stats.restore(arrays)
         mine = {k: v for k, v in self.state().items() if not k.startswith("overflow/")}
         for name, ref in mine.items():
             if name not in arrays:
@@ -309,6 +307,8 @@ class LocalMethod:
                                    f" expected {ref.dtype}{list(ref.shape)}")
         for name, ref in mine.items():
             np.copyto(ref, arrays[name])
+        if self.fixed is not None:
+            self.fixed.stats.restore(arrays)
 
     @property
     def forward_passes(self) -> int:

@@ -87,6 +87,7 @@ class FixedMLP:
         self.stats = OverflowStats()
         self._codes: dict[int, IntArray] = {}
         self._peak = {"activations": 0, "gradients": 0}
+        self._target_sat: dict[int, npt.NDArray[np.int64]] = {}
 
     # -- helpers -----------------------------------------------------------------------------------
     def _act(self, name: str, z: IntArray) -> IntArray:
@@ -105,17 +106,19 @@ class FixedMLP:
             return np.where(y > 0, one, 0).astype(np.int64)
         return np.full_like(y, one)
 
-    def _layer(self, i: int, h: IntArray) -> tuple[IntArray, Any]:
+    def _layer(self, i: int, h: IntArray, *, count: bool = True) -> tuple[IntArray, Any]:
         st = self.net.all_stages[i]
         z = dense_forward_fixed(self.params[f"{st.name}.w"], h, self.cfg.formats,
-                                bias=self.params.get(f"{st.name}.b"), stats=self.stats)
+                                bias=self.params.get(f"{st.name}.b"),
+                                stats=self.stats if count else None)
         return self._act(st.activation, z), st
 
     def forward(self, x: npt.NDArray[np.float64]) -> IntArray:
-        """Output codes (A) for float inputs (quantized to A)."""
+        """Output codes (A) for float inputs (quantized to A); evaluation, so its saturations
+        stay out of the training counts (a resumed run must report the same events)."""
         h = self.fa.quantize(x)
         for i in range(len(self.net.all_stages)):
-            h, _ = self._layer(i, h)
+            h, _ = self._layer(i, h, count=False)
         return h
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -123,16 +126,30 @@ class FixedMLP:
         return self.fa.to_float(self.forward(x))
 
     def targets(self, k: int, y: npt.NDArray[np.int64]) -> IntArray:
-        """Target codes ``Q_A(a S_k[:, y])^T`` ``(B, units)``."""
+        """Target codes ``Q_A(a S_k[:, y])^T`` ``(B, units)``. Their saturations are counted
+        at every use (``"target"``), as a unit that quantizes each projected target would count
+        them, so the count does not depend on the cache (or on a resume)."""
+        codes = self._target_codes(k)
+        self.stats.add("target", int(self._target_sat[k][y].sum()))
+        return codes[:, y].T
+
+    def _target_codes(self, k: int) -> IntArray:
+        """``Q_A(a S_k)`` ``(units, classes)`` and its saturations per class, computed once."""
         if k not in self._codes:
             from .local import projection_codes
 
             st = self.net.stages[k]
             s = projection_codes(self.cfg.local.projection, self.seed, k, st.code_shape[0],
                                  self.net.out.layer.out_features, np.float64)
-            self._codes[k] = self.fa.quantize(self.cfg.local.target_amp * s, stats=self.stats,
-                                              site="target")
-        return self._codes[k][:, y].T
+            v = self.cfg.local.target_amp * s
+            self._codes[k] = self.fa.quantize(v)
+            per_class = []
+            for c in range(v.shape[1]):
+                scratch = OverflowStats()
+                self.fa.quantize(v[:, c], stats=scratch)
+                per_class.append(scratch.total)
+            self._target_sat[k] = np.array(per_class, np.int64)
+        return self._codes[k]
 
     def _update(self, st: Any, h: IntArray, y_out: IntArray, e: IntArray, lr: float,
                 rng: np.random.Generator) -> None:

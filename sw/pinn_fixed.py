@@ -135,8 +135,9 @@ class PINNFixedMethod:
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         x = np.asarray(x, np.float64)
-        with single_thread_blas():
-            nn = self.cfg.formats.act.to_float(self.network_codes(x))
+        with single_thread_blas():  # evaluation: kept out of the training overflow counts
+            out, _ = self.engine._forward_codes(self.q, self.cfg.formats.act.quantize(x))
+            nn = self.cfg.formats.act.to_float(out[:, 0])
         return self.problem.ansatz(x, nn)[:, None]
 
     def summary(self) -> dict[str, Any]:

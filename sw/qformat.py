@@ -136,8 +136,16 @@ class OverflowStats:
         return {prefix + s: np.array(n, np.int64) for s, n in self.counts.items()}
 
     def restore(self, arrays: dict[str, np.ndarray], prefix: str = "overflow/") -> None:
-        """Replace the counts by those :meth:`arrays` saved (none saved: start from zero)."""
-        self.counts = {k[len(prefix):]: int(v) for k, v in arrays.items() if k.startswith(prefix)}
+        """Replace the counts by those :meth:`arrays` saved (a checkpoint written before counts
+        were saved holds none: the counts stay as they are)."""
+        saved = {k[len(prefix):]: np.asarray(v) for k, v in arrays.items() if k.startswith(prefix)}
+        if not saved:
+            return
+        bad = [k for k, v in saved.items() if v.shape != () or v.dtype.kind not in "iu"]
+        if bad:
+            raise FormatError(f"checkpoint: overflow count {prefix + bad[0]!r} is not an integer "
+                              "scalar")
+        self.counts = {k: int(v) for k, v in saved.items()}
 
     def report(self) -> str:
         """One line: ``site=n`` for sites with events, or ``no overflow``."""

@@ -23,10 +23,19 @@ def build_task(cfg: Config, data_dir: str | Path | None = None) -> Task:
         if n_in != 784 or cfg.out_features != 10:
             raise FotrainError(f"layers: task {t.task} needs 784 inputs and 10 outputs, the "
                                f"network has {n_in} -> {cfg.out_features}")
+        if t.augment_shift > 13:
+            raise FotrainError(f"train.augment_shift: {t.augment_shift} moves a 28 x 28 image "
+                               "out of its frame; use 0..13")
+        if t.augment_shift and cfg.local.arch == "cnn" and cfg.local.in_channels != 1:
+            raise FotrainError("train.augment_shift: shifts one-channel 28 x 28 images; "
+                               f"local.in_channels is {cfg.local.in_channels}")
         return ClassificationTask.load(t.task, data_dir, t.train_limit, t.test_limit,
                                        augment_shift=t.augment_shift)
     from .pde_task import PDETask  # the PINN tasks
 
+    if t.augment_shift:
+        raise FotrainError(f"train.augment_shift: {t.augment_shift} applies to image tasks; "
+                           f"task {t.task!r} samples collocation points")
     return PDETask(cfg)
 
 

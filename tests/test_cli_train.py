@@ -42,6 +42,10 @@ def test_train_then_resume(tmp_path):
     (["train", "mnist-tt-zo", "--set", "train.method='magic'"], "fotrain: error: train.method: "
                                                                 "'magic' is not one of"),
     (["train", "--resume", "/nonexistent/run"], "fotrain: error: config: no such file"),
+    (["train", "hjb20-tt-zo", "--set", "train.augment_shift=1"],
+     "fotrain: error: train.augment_shift: 1 applies to image tasks"),
+    (["train", "mnist-mlp-bp", "--set", "train.augment_shift=20"],
+     "fotrain: error: train.augment_shift: 20 moves a 28 x 28 image out of its frame"),
     (["train", "mnist-tt-bp", "--set", "train.numerics='fixed'"],
      "fotrain: error: train.numerics: 'fixed' is not available for method 'bp'"),
 ])

@@ -131,7 +131,8 @@ def tiny_task(n=96, d=16, seed=0):
     ("float", "tpsgd", {"cosine_every": 3}),
     ("float", "dfa", {"schedule": "greedy", "cosine_every": 2}),
     ("fixed", "tpsgd", {"fixed_update": "stochastic"}),
-], ids=["tpsgd", "dfa-greedy", "fixed"])
+    ("fixed", "tpsgd", {"target_amp": 40.0}),  # targets beyond the act range (+-16) saturate
+], ids=["tpsgd", "dfa-greedy", "fixed", "fixed-saturating"])
 def test_resume_is_bit_identical(tmp_path, numerics, method, local):
     train = {"epochs": 2, "lr_schedule": "exp", "lr_decay": 0.5, "log_every": 2,
              "optimizer": "sgd" if numerics == "fixed" else "adam",
@@ -144,8 +145,11 @@ def test_resume_is_bit_identical(tmp_path, numerics, method, local):
     Trainer(half_cfg, LocalMethod(half_cfg), task, tmp_path / "b", progress=False).run()
     resumed = LocalMethod(cfg)
     summary = Trainer(cfg, resumed, task, tmp_path / "b", progress=False).run(resume=True)
-    for name, arr in full.state().items():
+    for name, arr in full.state().items():  # overflow counts included
         np.testing.assert_array_equal(resumed.state()[name], arr, err_msg=name)
+    if local.get("target_amp", 0) > 16:
+        assert full.fixed.stats.counts["target"] > 0
+        assert resumed.fixed.stats.counts == full.fixed.stats.counts
     saved = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert saved["memory_bytes"]["training_state"] > 0
     assert summary["epochs"] == 2 and "cosine_bp" in saved

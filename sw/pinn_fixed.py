@@ -148,7 +148,8 @@ class PINNFixedMethod:
                 "boundary_points": self.pinn.boundary_points, "zo_blocks": len(self.blocks),
                 "network_evals_per_iteration": evals_per_iteration(
                     self.cfg, self.pinn, self.stencil, len(self.blocks)),
-                "network_evals_total": self._forward, "host_workers": self.pool.workers if self.cfg.zo.blocks == "all" else 1,
+                "network_evals_total": self._forward,
+                "host_workers": self.pool.workers if self.cfg.zo.blocks == "all" else 1,
                 "overflow_events": self.stats.total,
                 "overflow_by_site": self.stats.counts}
 

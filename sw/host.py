@@ -7,9 +7,9 @@
   chunked integer forward allocates and frees arrays of ~2 MiB thousands of times per step;
   with glibc's defaults (arrays above 128 KiB mmap-ed, the heap top trimmed above 128 KiB) each
   one page-faults fresh zeroed memory, and a forward of the 16-bit HJB network took 50 ms
-  instead of 21 ms (measured on one core). Sets ``M_MMAP_THRESHOLD`` to 64 MiB and
-  ``M_TRIM_THRESHOLD`` to 128 MiB through ``mallopt(3)``; a no-op where the C library is not
-  glibc.
+  instead of 21 ms (measured on one core). Sets ``M_MMAP_THRESHOLD`` to 64 MiB (32 MiB
+  where glibc refuses more) and ``M_TRIM_THRESHOLD`` to 128 MiB through ``mallopt(3)``; a
+  no-op where the C library is not glibc.
 """
 
 import ctypes

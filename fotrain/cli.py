@@ -7,7 +7,6 @@ mistakes (bad config values, unknown presets, unreadable files) print one line
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -73,6 +72,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .sw.config import load_config
+    from .sw.host import usable_cpus
     from .sw.session import run_training
 
     if args.resume:
@@ -162,13 +162,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (the affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def positive_int(text: str) -> int:
     """argparse type: a positive integer (shared by every subcommand)."""
     try:
@@ -232,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, metavar="N",
                    help="processes for the perturbed forwards of fixed-point PINN training "
                         "with zo.blocks = 'all', e.g. hjb20-tt-zo-fixed16 (default: the CPUs "
-                        "this process may use; results are identical for any N; everything "
+                        "this process may use, capped by a cgroup CPU quota; results are "
+                        "identical for any N; everything "
                         "else runs in one process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)

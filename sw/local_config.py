@@ -16,7 +16,10 @@ Network = front end (``arch``) + the fully connected stack ``Config.layers``:
 - ``arch = "rnn"``: the input read as ``rnn_steps`` rows of ``rnn_input`` values; one Elman
   layer ``h_t = act(Wx x_t + Wh h_{t-1} + b)`` per entry of ``rnn_hidden`` (stacked);
   ``layers`` read the top layer's last state (``rnn_readout = "last"``) or its mean over time
-  (``"mean"``).
+  (``"mean"``); with ``rnn_windows = W > 1`` the mean readout reads the mean state of each of W
+  equal, consecutive time windows, concatenated in time order (``layers[0].in_features = W *
+  rnn_hidden[-1]``): temporal pooling, the RNN analogue of the CNN's pooled feature map. The
+  ``"mean"`` local target stays on the mean over the whole sequence.
 
 Targets: hidden unit ``u`` of a layer with class ``c`` gets ``t = target_amp * S[u, c]`` where
 ``S`` is a fixed code matrix (``projection``: ``lfsr`` = Rademacher +-1 codes, ``lfsr_uniform`` =
@@ -71,6 +74,7 @@ class LocalConfig(Section):
     rnn_hidden: tuple[int, ...] = (128,)
     rnn_target: str = "all"
     rnn_readout: str = "last"
+    rnn_windows: int = 1
     # fixed point (``train.numerics = "fixed"``)
     fixed_update: str = "stochastic"
     fixed_lr_frac: int = 24
@@ -111,6 +115,10 @@ class LocalConfig(Section):
         self.require(self.rnn_steps >= 1, "rnn_steps", "must be >= 1")
         self.require(len(self.rnn_hidden) >= 1 and min(self.rnn_hidden) >= 1, "rnn_hidden",
                      "must be a non-empty list of integers >= 1")
+        self.require(self.rnn_windows >= 1 and self.rnn_steps % self.rnn_windows == 0,
+                     "rnn_windows", f"must be >= 1 and divide rnn_steps ({self.rnn_steps})")
+        self.require(self.rnn_windows == 1 or self.rnn_readout == "mean", "rnn_windows",
+                     "> 1 needs rnn_readout = 'mean' (it windows the mean readout)")
         self.require(self.local_loss != "bce" or self.activation == "tanh", "local_loss",
                      "bce needs activation = 'tanh' (q = (1 + y) / 2)")
         self.require(0 <= self.fixed_lr_frac <= 40, "fixed_lr_frac", "must be in 0..40")

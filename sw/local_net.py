@@ -308,8 +308,10 @@ class LocalNet:
             for i, nh in enumerate(lc.rnn_hidden):
                 self.stages.append(RNNStage(f"rnn{i}", nin, nh, lc))
                 nin = nh
-            if n_in != nin:
-                raise ConfigError(f"layers[0].in_features: {n_in} != local.rnn_hidden[-1] {nin}")
+            if n_in != lc.rnn_windows * nin:
+                what = (f"local.rnn_windows {lc.rnn_windows} x local.rnn_hidden[-1] {nin}"
+                        if lc.rnn_windows > 1 else f"local.rnn_hidden[-1] {nin}")
+                raise ConfigError(f"layers[0].in_features: {n_in} != {what}")
         self.front = len(self.stages)
         for i, layer in enumerate(layers[:-1]):
             if layer.activation not in ("tanh", "relu", "none"):
@@ -345,14 +347,21 @@ class LocalNet:
         if i == 0 and self.arch == "rnn":
             return h.reshape(h.shape[0], self.lc.rnn_steps, self.lc.rnn_input)
         if i == self.front and self.arch == "rnn":
-            return h.mean(axis=1) if self.lc.rnn_readout == "mean" else h[:, -1]
+            if self.lc.rnn_readout == "last":
+                return h[:, -1]
+            b, t, n = h.shape  # W window means, concatenated in time order
+            w = self.lc.rnn_windows
+            return h.reshape(b, w, t // w, n).mean(axis=2).reshape(b, w * n)
         return h
 
     def enter_back(self, i: int, dh: Array, shape: tuple[int, ...]) -> Array:
         """Inverse of :meth:`enter` for gradients (``shape``: the stage's output before it)."""
         if i == self.front and self.arch == "rnn":
             if self.lc.rnn_readout == "mean":
-                return np.broadcast_to((dh / shape[1])[:, None, :], shape).copy()
+                b, t, n = shape
+                w = self.lc.rnn_windows
+                d = dh.reshape(b, w, 1, n) / (t // w)
+                return np.broadcast_to(d, (b, w, t // w, n)).reshape(shape).copy()
             full = np.zeros(shape, dh.dtype)
             full[:, -1] = dh
             return full

@@ -1,8 +1,11 @@
 """Local rules (tpSGD, DRTP, DFA, shallow) and the BP reference: gradients against finite
 differences, the DRTP/tpSGD family identity, memory accounting, config errors, presets."""
 
+import re
+
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 from fotrain.sw.config import Config, load_config, preset_names
 from fotrain.sw.errors import ConfigError
@@ -152,8 +155,10 @@ TT_LAYERS = [{"kind": "tt", "in_features": 12, "out_features": 6, "in_modes": [3
 
 @pytest.mark.parametrize("cfg", [
     make_cfg("bp"), make_cfg("bp", TT_LAYERS), cnn_cfg("bp"),
-    rnn_cfg("bp"), rnn_cfg("bp", rnn_readout="mean"), make_cfg("bp", train={"loss": "mse"})],
-    ids=["mlp", "tt", "cnn", "rnn", "rnn-mean", "mse"])
+    rnn_cfg("bp"), rnn_cfg("bp", rnn_readout="mean"),
+    make_cfg("bp", [dense(9, 3, "none")], {**RNN_LOCAL, "rnn_readout": "mean", "rnn_windows": 3}),
+    make_cfg("bp", train={"loss": "mse"})],
+    ids=["mlp", "tt", "cnn", "rnn", "rnn-mean", "rnn-windows", "mse"])
 def test_bp_reference_matches_finite_differences(cfg):
     m = LocalMethod(cfg)
     if cfg.local.arch == "mlp":
@@ -169,6 +174,29 @@ def test_bp_reference_matches_finite_differences(cfg):
 
     assert abs(f() - loss) < 1e-12
     perturb_check(m, f, grads, picks=3)
+
+
+def test_rnn_window_readout_is_the_window_means_in_time_order():
+    """``rnn_windows = 3`` over 6 steps: the head reads [mean(s_0, s_1), mean(s_2, s_3),
+    mean(s_4, s_5)] of the top layer; 1 window is the plain mean over time."""
+    cfg = make_cfg("tpsgd", [dense(9, 3, "none")],
+                   {**RNN_LOCAL, "rnn_target": "mean", "rnn_readout": "mean", "rnn_windows": 3})
+    m = LocalMethod(cfg)
+    x, _ = batch(m)
+    h, _ = m.net.stages[-1].forward(m.p, stage_input(m, len(m.net.stages) - 1, x))
+    windows = np.concatenate([h[:, 2 * w:2 * w + 2].mean(axis=1) for w in range(3)], axis=1)
+    assert_array_equal(m.net.enter(m.net.front, h), windows)
+    one = LocalMethod(rnn_cfg("tpsgd", rnn_target="mean", rnn_readout="mean"))
+    assert_array_equal(one.net.enter(one.net.front, h), h.mean(axis=1))
+
+
+@pytest.mark.parametrize("local, field", [
+    ({"rnn_readout": "mean", "rnn_windows": 4}, "local.rnn_windows"),  # 4 does not divide 6
+    ({"rnn_readout": "last", "rnn_windows": 2}, "local.rnn_windows"),
+    ({"rnn_readout": "mean", "rnn_windows": 2}, "layers[0].in_features")])  # head needs 6
+def test_rnn_windows_errors_name_the_field(local, field):
+    with pytest.raises(ConfigError, match=re.escape(field)):
+        LocalMethod(make_cfg("tpsgd", [dense(3, 3, "none")], {**RNN_LOCAL, **local}))
 
 
 def test_tt_local_gradient_matches_finite_differences():

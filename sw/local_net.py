@@ -206,8 +206,9 @@ class RNNStage:
 
     Local rule: the target acts on every state (``rnn_target = "all"``), on every state scaled by
     ``(t + 1) / T`` (``"ramp"``: commit to the class code as the evidence arrives), on the last
-    one, or on the mean state over time (``"mean"``: the RNN analogue of the CNN's pooled
-    mapping; single steps stay free as long as the average carries the code), with
+    one, or on the mean state of each of ``rnn_windows`` equal time windows, each window with its
+    own code (``"mean"``: the RNN analogue of the CNN's pooled mapping; single steps stay free as
+    long as the window average carries the code; one window = the mean over time), with
     ``s_{t-1}`` detached (no backprop through time): ``gWx = sum_t delta_t^T x_t``, ``gWh = sum_t
     delta_t^T s_{t-1}``. :meth:`backward` is full BPTT (the BP reference).
     """
@@ -216,7 +217,8 @@ class RNNStage:
         self.name, self.nin, self.nh = name, nin, nh
         self.activation, self.steps = lc.activation, lc.rnn_target
         self.names = [f"{name}.wx", f"{name}.wh", f"{name}.b"]
-        self.code_shape = (1, nh)
+        self.windows = lc.rnn_windows if self.steps == "mean" else 1
+        self.code_shape = (self.windows, nh)
 
     def init(self, rng: np.random.Generator, gain: float, dtype: Any) -> Params:
         """``Wx``, ``Wh`` ``N(0, gain / (n_in + H))``, zero bias."""
@@ -239,9 +241,10 @@ class RNNStage:
         return out, (x, out)
 
     def target(self, cache: tuple[Array, Array]) -> Array:
-        """Target point: all states, the last one or the mean over time (``(B, 1, H)``)."""
+        """Target point: all states, the last one or the window means (``(B, W, H)``)."""
         if self.steps == "mean":
-            return cache[1].mean(axis=1, keepdims=True)
+            b, t, n = cache[1].shape
+            return cache[1].reshape(b, self.windows, t // self.windows, n).mean(axis=2)
         return cache[1][:, -1:] if self.steps == "last" else cache[1]
 
     @staticmethod
@@ -264,8 +267,10 @@ class RNNStage:
             full = np.zeros_like(out)
             full[:, -1:] = e
             e = full
-        elif self.steps == "mean":  # d mean_t(s_t) / d s_t = 1 / T at every step
-            e = np.broadcast_to(e / out.shape[1], out.shape)
+        elif self.steps == "mean":  # d (window mean) / d s_t = W / T at every step of the window
+            b, t, n = out.shape
+            w = self.windows
+            e = np.broadcast_to((e / (t // w))[:, :, None, :], (b, w, t // w, n)).reshape(out.shape)
         return self._grads(x, out, e * act_grad(self.activation, out))
 
     def backward(self, p: Params, cache: tuple[Array, Array], dout: Array,

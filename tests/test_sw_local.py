@@ -108,10 +108,18 @@ def test_conv_local_gradient_matches_finite_differences(mapping):
                                           "pooled": (4, 4, 2)}[mapping]
 
 
-@pytest.mark.parametrize("steps", ["all", "last", "ramp", "mean"])
-def test_rnn_local_gradient_detaches_previous_state(steps):
-    m = LocalMethod(rnn_cfg(rnn_target=steps, target_amp=0.5))
+@pytest.mark.parametrize("steps, windows", [("all", 1), ("last", 1), ("ramp", 1), ("mean", 1),
+                                            ("mean", 3)])
+def test_rnn_local_gradient_detaches_previous_state(steps, windows):
+    m = LocalMethod(make_cfg("tpsgd", [dense(3 * windows, 3, "none")],
+                             {**RNN_LOCAL, "rnn_target": steps, "target_amp": 0.5,
+                              "rnn_windows": windows,
+                              "rnn_readout": "mean" if windows > 1 else "last"}))
     x, y = batch(m)
+    if windows > 1:  # one code per window and unit: the windows' targets differ
+        assert m.net.stages[0].code_shape == (3, 5)
+        t = m.targets(0, y)
+        assert t.shape == (4, 3, 5) and not np.array_equal(t[:, 0], t[:, 1])
     for k in range(2):
         st = m.net.stages[k]
         h = stage_input(m, k, x)
@@ -125,7 +133,8 @@ def test_rnn_local_gradient_detaches_previous_state(steps):
             # each step from the *recorded* previous state: s_{t-1} is a constant
             s = np.tanh(h @ m.p[f"{n}.wx"].T + prev @ m.p[f"{n}.wh"].T + m.p[f"{n}.b"])
             s = s[:, -1:] if steps == "last" else s
-            s = s.mean(axis=1, keepdims=True) if steps == "mean" else s
+            if steps == "mean":  # window means: steps 2w and 2w + 1 (6 steps, 3 windows)
+                s = s.reshape(len(s), windows, 6 // windows, -1).mean(axis=2)
             t = np.broadcast_to(m.targets(k, y), s.shape)
             return local_loss_value("mse", s, t) / len(y)
 

@@ -19,8 +19,9 @@ Network = front end (``arch``) + the fully connected stack ``Config.layers``:
   (``"mean"``); with ``rnn_windows = W > 1`` the mean readout reads the mean state of each of W
   equal, consecutive time windows, concatenated in time order (``layers[0].in_features = W *
   rnn_hidden[-1]``): temporal pooling, the RNN analogue of the CNN's pooled feature map. The
-  ``rnn_target = "mean"`` local target acts on the same window means, with a separate code for
-  every window (as the CNN's ``pooled`` target has one per pooled position).
+  local target ``rnn_target = "mean"`` acts on the mean over the whole sequence; ``"windows"``
+  acts on the readout's window means, with a separate code for every window (as the CNN's
+  ``pooled`` target has one per pooled position).
 
 Targets: hidden unit ``u`` of a layer with class ``c`` gets ``t = target_amp * S[u, c]`` where
 ``S`` is a fixed code matrix (``projection``: ``lfsr`` = Rademacher +-1 codes, ``lfsr_uniform`` =
@@ -89,7 +90,7 @@ class LocalConfig(Section):
         "dtype": ("float32", "float64"),
         "activation": ("tanh", "relu", "none"),
         "cnn_target": ("dense", "channel", "pooled"),
-        "rnn_target": ("all", "last", "ramp", "mean"),
+        "rnn_target": ("all", "last", "ramp", "mean", "windows"),
         "rnn_readout": ("last", "mean"),
         "fixed_update": ("nearest", "stochastic"),
     }

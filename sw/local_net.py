@@ -206,9 +206,9 @@ class RNNStage:
 
     Local rule: the target acts on every state (``rnn_target = "all"``), on every state scaled by
     ``(t + 1) / T`` (``"ramp"``: commit to the class code as the evidence arrives), on the last
-    one, or on the mean state of each of ``rnn_windows`` equal time windows, each window with its
-    own code (``"mean"``: the RNN analogue of the CNN's pooled mapping; single steps stay free as
-    long as the window average carries the code; one window = the mean over time), with
+    one, on the mean state over time (``"mean"``: the RNN analogue of the CNN's pooled mapping;
+    single steps stay free as long as the average carries the code), or on the mean state of
+    each of ``rnn_windows`` equal time windows with one code per window (``"windows"``), with
     ``s_{t-1}`` detached (no backprop through time): ``gWx = sum_t delta_t^T x_t``, ``gWh = sum_t
     delta_t^T s_{t-1}``. :meth:`backward` is full BPTT (the BP reference).
     """
@@ -217,7 +217,7 @@ class RNNStage:
         self.name, self.nin, self.nh = name, nin, nh
         self.activation, self.steps = lc.activation, lc.rnn_target
         self.names = [f"{name}.wx", f"{name}.wh", f"{name}.b"]
-        self.windows = lc.rnn_windows if self.steps == "mean" else 1
+        self.windows = lc.rnn_windows if self.steps == "windows" else 1
         self.code_shape = (self.windows, nh)
 
     def init(self, rng: np.random.Generator, gain: float, dtype: Any) -> Params:
@@ -242,7 +242,7 @@ class RNNStage:
 
     def target(self, cache: tuple[Array, Array]) -> Array:
         """Target point: all states, the last one or the window means (``(B, W, H)``)."""
-        if self.steps == "mean":
+        if self.steps in ("mean", "windows"):
             b, t, n = cache[1].shape
             return cache[1].reshape(b, self.windows, t // self.windows, n).mean(axis=2)
         return cache[1][:, -1:] if self.steps == "last" else cache[1]
@@ -267,7 +267,7 @@ class RNNStage:
             full = np.zeros_like(out)
             full[:, -1:] = e
             e = full
-        elif self.steps == "mean":  # d (window mean) / d s_t = W / T at every step of the window
+        elif self.steps in ("mean", "windows"):  # d (window mean) / d s_t = W / T in the window
             b, t, n = out.shape
             w = self.windows
             e = np.broadcast_to((e / (t // w))[:, :, None, :], (b, w, t // w, n)).reshape(out.shape)

@@ -109,14 +109,14 @@ def test_conv_local_gradient_matches_finite_differences(mapping):
 
 
 @pytest.mark.parametrize("steps, windows", [("all", 1), ("last", 1), ("ramp", 1), ("mean", 1),
-                                            ("mean", 3)])
+                                            ("mean", 3), ("windows", 3)])
 def test_rnn_local_gradient_detaches_previous_state(steps, windows):
     m = LocalMethod(make_cfg("tpsgd", [dense(3 * windows, 3, "none")],
                              {**RNN_LOCAL, "rnn_target": steps, "target_amp": 0.5,
                               "rnn_windows": windows,
                               "rnn_readout": "mean" if windows > 1 else "last"}))
     x, y = batch(m)
-    if windows > 1:  # one code per window and unit: the windows' targets differ
+    if steps == "windows":  # one code per window and unit: the windows' targets differ
         assert m.net.stages[0].code_shape == (3, 5)
         t = m.targets(0, y)
         assert t.shape == (4, 3, 5) and not np.array_equal(t[:, 0], t[:, 1])
@@ -133,7 +133,9 @@ def test_rnn_local_gradient_detaches_previous_state(steps, windows):
             # each step from the *recorded* previous state: s_{t-1} is a constant
             s = np.tanh(h @ m.p[f"{n}.wx"].T + prev @ m.p[f"{n}.wh"].T + m.p[f"{n}.b"])
             s = s[:, -1:] if steps == "last" else s
-            if steps == "mean":  # window means: steps 2w and 2w + 1 (6 steps, 3 windows)
+            if steps == "mean":  # the mean over all 6 steps, whatever the readout windows
+                s = s.mean(axis=1, keepdims=True)
+            if steps == "windows":  # window means: steps 2w and 2w + 1 (6 steps, 3 windows)
                 s = s.reshape(len(s), windows, 6 // windows, -1).mean(axis=2)
             t = np.broadcast_to(m.targets(k, y), s.shape)
             return local_loss_value("mse", s, t) / len(y)

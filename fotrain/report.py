@@ -51,7 +51,23 @@ def config_info(cfg: Config, batch: int = 1) -> dict[str, Any]:
     totals["compression"] = totals["dense_params"] / totals["params"]
     return {"name": cfg.name, "batch": batch, "formats": {k: str(getattr(f, k))
                                                           for k in ("weight", "act", "acc")},
-            "lanes": cfg.hardware.lanes, "layers": layers, "total": totals}
+            "lanes": cfg.hardware.lanes, "layers": layers, "total": totals,
+            "front_end": front_end_info(cfg)}
+
+
+def front_end_info(cfg: Config) -> dict[str, Any] | None:
+    """The conv or recurrent stages before ``layers`` (``local.arch`` ``cnn`` / ``rnn``): their
+    parameter shapes and counts, ``None`` for networks that are ``layers`` alone."""
+    if cfg.local.arch not in ("cnn", "rnn"):
+        return None
+    from .sw.local_net import LocalNet
+
+    net = LocalNet(cfg)
+    p = net.init(0, "float32")
+    stages = [{"name": st.name, "shapes": {n: list(p[n].shape) for n in st.names},
+               "params": sum(p[n].size for n in st.names)} for st in net.stages[:net.front]]
+    return {"arch": cfg.local.arch, "stages": stages,
+            "params": sum(st["params"] for st in stages)}
 
 
 def format_info(info: dict[str, Any]) -> str:
@@ -78,4 +94,12 @@ def format_info(info: dict[str, Any]) -> str:
     lines.append(f"total: {t['params']:,} trainable entries (dense {t['dense_params']:,}, "
                  f"{t['compression']:.1f}x smaller), {t['macs']:,} MACs per batch "
                  f"(dense {t['dense_macs']:,}), {t['weight_bytes']:,} bytes of weights")
+    fe = info.get("front_end")
+    if fe:
+        lines.append(f"front end (local.arch = {fe['arch']}, before layer 0, not in the rows "
+                     f"above): {fe['params']:,} trainable entries")
+        for st in fe["stages"]:
+            shapes = ", ".join(f"{n.split('.')[-1]} {tuple(s)}" for n, s in st["shapes"].items())
+            lines.append(f"{'':<6}  {st['name']}: {shapes}: {st['params']:,}")
+        lines.append(f"network: {t['params'] + fe['params']:,} trainable entries in all")
     return "\n".join(lines)

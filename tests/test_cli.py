@@ -42,6 +42,26 @@ def test_info_table_and_list(capsys):
     assert "mnist-ttm-256" in capsys.readouterr().out.split()
 
 
+def test_info_counts_the_recurrent_front_end(capsys):
+    """`info` on an RNN preset lists the Elman layer before the head: 512 x (28 + 512) + 512
+    entries, and the network total is what the trainer holds."""
+    from fotrain.sw.config import load_config
+    from fotrain.sw.local import LocalMethod
+
+    assert main(["info", "mnist-rnn-tpsgd", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    fe = info["front_end"]
+    assert fe["arch"] == "rnn" and fe["params"] == 512 * (28 + 512) + 512
+    assert fe["stages"][0]["shapes"] == {"rnn0.wx": [512, 28], "rnn0.wh": [512, 512],
+                                         "rnn0.b": [512]}
+    held = LocalMethod(load_config("mnist-rnn-tpsgd"), seed=0).params
+    assert info["total"]["params"] + fe["params"] == held
+    assert main(["info", "mnist-rnn-tpsgd"]) == 0
+    assert f"network: {held:,} trainable entries in all" in capsys.readouterr().out
+    assert main(["info", "hjb20-tt", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["front_end"] is None
+
+
 def test_demo_reports_error_within_bound(capsys):
     assert main(["demo", "--json", "--batch", "8"]) == 0
     r = json.loads(capsys.readouterr().out)

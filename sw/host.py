@@ -48,7 +48,6 @@ def retain_heap() -> bool:
     return mallopt(_M_TRIM_THRESHOLD, 128 << 20) == 1
 
 
-
 def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip()

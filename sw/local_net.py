@@ -42,6 +42,20 @@ Array = npt.NDArray[np.floating]
 Params = dict[str, Array]
 
 
+def window_means(h: Array, w: int) -> Array:
+    """``(B, T, H)`` states -> ``(B, W, H)``: the mean of each of ``w`` equal time windows."""
+    b, t, n = h.shape
+    return h.reshape(b, w, t // w, n).mean(axis=2)
+
+
+def window_means_grad(d: Array, steps: int) -> Array:
+    """Gradient of :func:`window_means`: ``(B, W, H)`` -> ``(B, T, H)``, each step of window
+    ``w`` gets ``d_w W / T``."""
+    b, w, n = d.shape
+    return np.broadcast_to((d / (steps // w))[:, :, None, :],
+                           (b, w, steps // w, n)).reshape(b, steps, n)
+
+
 def task_loss(z: Array, y: npt.NDArray[np.int64], kind: str) -> tuple[float, Array]:
     """``(loss, dL/dz)`` of the output layer (see the module docstring)."""
     b, c = z.shape
@@ -243,8 +257,7 @@ class RNNStage:
     def target(self, cache: tuple[Array, Array]) -> Array:
         """Target point: all states, the last one or the window means (``(B, W, H)``)."""
         if self.steps in ("mean", "windows"):
-            b, t, n = cache[1].shape
-            return cache[1].reshape(b, self.windows, t // self.windows, n).mean(axis=2)
+            return window_means(cache[1], self.windows)
         return cache[1][:, -1:] if self.steps == "last" else cache[1]
 
     @staticmethod
@@ -267,10 +280,8 @@ class RNNStage:
             full = np.zeros_like(out)
             full[:, -1:] = e
             e = full
-        elif self.steps in ("mean", "windows"):  # d (window mean) / d s_t = W / T in the window
-            b, t, n = out.shape
-            w = self.windows
-            e = np.broadcast_to((e / (t // w))[:, :, None, :], (b, w, t // w, n)).reshape(out.shape)
+        elif self.steps in ("mean", "windows"):
+            e = window_means_grad(e, out.shape[1])
         return self._grads(x, out, e * act_grad(self.activation, out))
 
     def backward(self, p: Params, cache: tuple[Array, Array], dout: Array,
@@ -354,19 +365,15 @@ class LocalNet:
         if i == self.front and self.arch == "rnn":
             if self.lc.rnn_readout == "last":
                 return h[:, -1]
-            b, t, n = h.shape  # W window means, concatenated in time order
-            w = self.lc.rnn_windows
-            return h.reshape(b, w, t // w, n).mean(axis=2).reshape(b, w * n)
+            return window_means(h, self.lc.rnn_windows).reshape(h.shape[0], -1)  # time order
         return h
 
     def enter_back(self, i: int, dh: Array, shape: tuple[int, ...]) -> Array:
         """Inverse of :meth:`enter` for gradients (``shape``: the stage's output before it)."""
         if i == self.front and self.arch == "rnn":
             if self.lc.rnn_readout == "mean":
-                b, t, n = shape
                 w = self.lc.rnn_windows
-                d = dh.reshape(b, w, 1, n) / (t // w)
-                return np.broadcast_to(d, (b, w, t // w, n)).reshape(shape).copy()
+                return window_means_grad(dh.reshape(shape[0], w, shape[2]), shape[1])
             full = np.zeros(shape, dh.dtype)
             full[:, -1] = dh
             return full

@@ -367,3 +367,19 @@ def test_preset_loads_and_builds(name):
         int(np.prod(a.shape)) for n, a in m.p.items() if n.startswith(("conv", "rnn")))
     assert network_in_features(cfg) == 784 == m.net.in_features
     assert m.predict(np.zeros((2, 784))).shape == (2, 10)
+
+
+@pytest.mark.parametrize("family", ["mnist-mlp", "fmnist-mlp", "mnist-cnn", "mnist-rnn"])
+def test_bp_reference_preset_is_the_same_net(family):
+    """The gaps the docs report are against BP on the same network, data and batch size."""
+    ref = load_config(f"{family}-bp")
+    ref_shapes = {n: a.shape for n, a in LocalMethod(ref, seed=0).p.items()}
+    rules = [n for n in MINE if n.startswith(f"{family}-") and n != f"{family}-bp"
+             and "fixed" not in n]
+    assert f"{family}-tpsgd" in rules
+    for name in rules:
+        cfg = load_config(name)
+        shapes = {n: a.shape for n, a in LocalMethod(cfg, seed=0).p.items()}
+        assert shapes == ref_shapes, name
+        for field in ("task", "batch_size", "augment_shift", "train_limit"):
+            assert getattr(cfg.train, field) == getattr(ref.train, field), (name, field)

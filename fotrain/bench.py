@@ -140,7 +140,7 @@ def _torch_zo_step(cfg: Config, params: dict[str, np.ndarray], x: np.ndarray, y:
 
 def _bench_zo(batch: int, repeats: int, seed: int) -> dict[str, Any]:
     from .sw.config import load_config
-    from .sw.zo import ZOMethod
+    from .sw.zo.method import ZOMethod
 
     cfg = load_config("mnist-tt-zo").with_overrides([f"train.batch_size={batch}"])
     rng = np.random.default_rng(seed)

@@ -72,8 +72,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .sw.config import load_config
-    from .sw.host import usable_cpus
-    from .sw.session import run_training
+    from .sw.train.runtime import usable_cpus
+    from .sw.train.session import run_training
 
     if args.resume:
         out = Path(args.resume)
@@ -154,7 +154,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from .sw.data import download
+    from .sw.train.data import download
 
     for name in args.datasets:
         root = download(name, args.data_dir)

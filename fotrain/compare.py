@@ -5,7 +5,7 @@ Contract
 For every study entry (a preset, optionally with budget overrides) the sweep trains one float run
 per seed and one fixed-point run per (word length, rounding, seed), each in its own directory
 ``RUNS/<label>/float-s<seed>/`` or ``RUNS/<label>/fixed-b<bits>-<rounding>-s<seed>/`` (``RUNS``
-defaults to ``OUT/runs``), through :func:`fotrain.sw.session.run_training`. Runs execute in
+defaults to ``OUT/runs``), through :func:`fotrain.sw.train.session.run_training`. Runs execute in
 ``jobs`` worker processes (``concurrent.futures.ProcessPoolExecutor``, spawn start, BLAS limited
 to ``cpu_count // jobs`` threads each). Started again, a sweep skips runs that finished
 (``summary.json``, or ``failed.json`` for a deterministic failure such as divergence), resumes
@@ -331,7 +331,7 @@ DEFAULT_STUDY: tuple[StudyItem, ...] = (
 def _check_fixed(cfg, label: str) -> None:
     """Raise a one-line error unless ``cfg``'s method has fixed-point numerics."""
     from .sw.errors import FotrainError
-    from .sw.methods import make_method
+    from .sw.train.registry import make_method
 
     try:
         make_method(cfg, seed=0)
@@ -459,8 +459,8 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
     """Worker: train one run; deterministic failures leave ``failed.json`` (not retried)."""
     from .sw.config import Config
     from .sw.errors import FotrainError
-    from .sw.session import run_training
-    from .sw.train import TrainingDiverged
+    from .sw.train.session import run_training
+    from .sw.train.trainer import TrainingDiverged
 
     out = Path(job["out"])
     t0 = time.perf_counter()

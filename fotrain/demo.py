@@ -62,8 +62,8 @@ def run_demo(cfg: Config, *, seed: int = 0, batch: int = 64) -> dict[str, Any]:
 def run_pinn_demo(*, seed: int = 0, steps: int = 30, points: int = 8, queries: int = 4,
                   test_points: int = 2000) -> dict[str, Any]:
     """Train the HJB TT-PINN forward-only for ``steps`` steps; return rel L2 before/after."""
-    from .sw.pde import rel_l2
-    from .sw.pinn import PINNMethod
+    from .sw.pinn.method import PINNMethod
+    from .sw.pinn.problems import rel_l2
 
     base = load_config("hjb20-tt")
     cfg = base.replace(name="demo-hjb20", train=TrainConfig(

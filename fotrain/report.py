@@ -60,7 +60,7 @@ def front_end_info(cfg: Config) -> dict[str, Any] | None:
     parameter shapes and counts, ``None`` for networks that are ``layers`` alone."""
     if cfg.local.arch not in ("cnn", "rnn"):
         return None
-    from .sw.local_net import LocalNet
+    from .sw.local.net import LocalNet
 
     net = LocalNet(cfg)
     p = net.init(0, "float32")

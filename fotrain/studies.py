@@ -2,11 +2,11 @@
 
 ``variance``: RGE quality against the perturbed dimension for the MNIST network 784-1024-10 as
 TT-matrix layers of rank 1..8 and as the dense network it compresses (see
-:mod:`fotrain.sw.variance`).
+:mod:`fotrain.sw.studies.variance`).
 
 ``pinn-noise``: the fixed-vs-float error of a PINN preset's derivative estimates and residual
-against the word length (see :mod:`fotrain.sw.pinn_noise`): why fixed-point PINN training needs
-more bits than classification.
+against the word length (see :mod:`~fotrain.sw.studies.pinn_noise`): why fixed-point PINN training
+needs more bits than classification.
 """
 
 import json
@@ -38,8 +38,8 @@ def run_variance_study(out: Path, *, queries: int = 10, repeats: int = 10, batch
     from tqdm import tqdm
 
     from .sw.config import load_config
-    from .sw.data import as_float, load
-    from .sw.variance import rge_quality
+    from .sw.studies.variance import rge_quality
+    from .sw.train.data import as_float, load
 
     _mkdir(out)
     ds = load("mnist", data_dir)
@@ -88,7 +88,7 @@ def run_pinn_noise_study(out: Path, *, preset: str = "hjb20-tt-zo-fixed16",
                          bits: tuple[int, ...] = (10, 12, 14, 16, 18, 20, 22), points: int = 256,
                          seed: int = 0, overrides: tuple[str, ...] = (),
                          progress: bool = True) -> dict[str, Any]:
-    """Measure :func:`~fotrain.sw.pinn_noise.estimate_noise` at each word length (the compare
+    """Measure :func:`estimate_noise` at each word length (the compare
     sweep's scaling rule) of ``preset`` with ``overrides`` (``key=value``, applied before the
     scaling); write ``pinn_noise.json`` and ``pinn_noise.png`` into ``out``."""
     import matplotlib
@@ -100,9 +100,9 @@ def run_pinn_noise_study(out: Path, *, preset: str = "hjb20-tt-zo-fixed16",
     from .compare import scale_config
     from .sw.config import load_config
     from .sw.errors import FotrainError
-    from .sw.pde_task import problem_for
-    from .sw.pinn_fixed import PINNFixedMethod
-    from .sw.pinn_noise import estimate_noise
+    from .sw.pinn.fixed import PINNFixedMethod
+    from .sw.pinn.task import problem_for
+    from .sw.studies.pinn_noise import estimate_noise
 
     cfg = load_config(preset).with_overrides(list(overrides))
     problem_for(cfg)  # a PDE preset, or a one-line error

@@ -1,6 +1,7 @@
 """First-order (backprop) reference for TT and dense networks, in numpy.
 
-It exists only to measure how close forward-only training gets. :func:`tt_backward` reverses the
+It exists only to measure how close forward-only training gets (the training method that uses it
+is :class:`fotrain.sw.train.backprop.BPMethod`). :func:`tt_backward` reverses the
 left-to-right contraction of :mod:`fotrain.sw.tt` core by core (one GEMM per core for the core
 gradient, one for the input gradient); :func:`network_grad` chains layers. Both are verified
 against finite differences in the tests.
@@ -15,10 +16,9 @@ import numpy.typing as npt
 from .config import Config
 from .losses import loss_and_grad
 from .model import activation_grad, network_forward
-from .netmethod import NetworkMethod
 from .tt import core_matrix
 
-__all__ = ["BPMethod", "network_grad", "tt_backward"]
+__all__ = ["network_grad", "tt_backward"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -70,14 +70,3 @@ def network_grad(cfg: Config, params: dict[str, FloatArray], x: FloatArray,
             grads[f"{i}.w"] = gz.T @ c["h"]
             gh = gz @ params[f"{i}.w"]
     return loss, grads
-
-
-class BPMethod(NetworkMethod):
-    """Backprop with the configured optimiser (the first-order reference)."""
-
-    def train_step(self, x: FloatArray, y: npt.NDArray[np.int64], *, step: int, epoch: int,
-                   lr: float) -> dict[str, float]:
-        loss, grads = network_grad(self.cfg, self.p, x, y)
-        self.opt.step(self.p, grads, lr)
-        self._forward += 1
-        return {"loss": loss}

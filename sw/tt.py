@@ -31,16 +31,14 @@ Fixed point (:func:`tt_forward_fixed`, the specification ``fotrain.hw.tt`` copie
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import FotrainError
+from .formats import FormatConfig
 from .qformat import OverflowStats, Rounding, mac, requantize
-
-if TYPE_CHECKING:
-    from .config import FormatConfig
 
 __all__ = [
     "CoreCost",
@@ -165,7 +163,7 @@ def tt_forward(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     return y + np.asarray(bias, dtype=np.float64) if bias is not None else y
 
 
-def tt_forward_fixed(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, formats: "FormatConfig",
+def tt_forward_fixed(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, formats: FormatConfig,
                      *, bias: npt.ArrayLike | None = None,
                      stats: OverflowStats | None = None) -> IntArray:
     """Bit-exact integer TT layer: codes in, codes (``formats.act``) out.
@@ -251,7 +249,7 @@ def tt_init(in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[i
     return [rng.normal(0.0, std, size=s) for s in tt_core_shapes(in_modes, out_modes, ranks)]
 
 
-def tt_fixed_error_bound(cores: Sequence[npt.ArrayLike], formats: "FormatConfig") -> float:
+def tt_fixed_error_bound(cores: Sequence[npt.ArrayLike], formats: FormatConfig) -> float:
     """Worst-case ``|tt_forward_fixed - tt_forward|`` on the same (dequantized) cores and inputs.
 
     Each requantization into ``act`` adds at most ``rho`` (one LSB for TRN, half an LSB for RND

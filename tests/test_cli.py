@@ -46,7 +46,7 @@ def test_info_counts_the_recurrent_front_end(capsys):
     """`info` on an RNN preset lists the Elman layer before the head: 512 x (28 + 512) + 512
     entries, and the network total is what the trainer holds."""
     from fotrain.sw.config import load_config
-    from fotrain.sw.local import LocalMethod
+    from fotrain.sw.local.method import LocalMethod
 
     assert main(["info", "mnist-rnn-tpsgd", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

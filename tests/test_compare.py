@@ -71,7 +71,7 @@ def test_tiny_sweep_outputs_then_resume(tmp_path):
     assert not list(out.glob("runs/*/*/checkpoint.npz"))  # pruned once finished
 
     # interrupted sweep: b12 stopped after 1 of 2 steps (checkpoint, no summary), b20 not run
-    from fotrain.sw.session import run_training
+    from fotrain.sw.train.session import run_training
 
     before = _summaries(out / "runs")
     assert len(before) == 3

@@ -10,7 +10,7 @@ from fotrain.cli import main
 from fotrain.compare import scale_config
 from fotrain.studies import run_pinn_noise_study, run_variance_study
 from fotrain.sw.config import load_config
-from fotrain.sw.pinn_noise import estimate_noise
+from fotrain.sw.studies.pinn_noise import estimate_noise
 
 
 def test_variance_study_writes_json_and_png(tmp_path):

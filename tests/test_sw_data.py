@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from datadir import dataset_root
 
-from fotrain.sw.data import DataError, data_dir, load
+from fotrain.sw.train.data import DataError, data_dir, load
 
 
 @pytest.mark.parametrize("name", ["mnist", "fmnist"])

@@ -1,10 +1,10 @@
-"""sw/host.py: the CPU count the `fotrain train --workers` default is taken from."""
+"""sw/train/runtime.py: the CPU count the `fotrain train --workers` default is taken from."""
 
 from pathlib import Path
 
 import pytest
 
-from fotrain.sw.host import cap_cpus, cgroup_cpu_quota, usable_cpus
+from fotrain.sw.train.runtime import cap_cpus, cgroup_cpu_quota, usable_cpus
 
 
 def _write(path: Path, text: str) -> None:

@@ -9,9 +9,10 @@ from numpy.testing import assert_array_equal
 
 from fotrain.sw.config import Config, load_config, preset_names
 from fotrain.sw.errors import ConfigError
-from fotrain.sw.local import LocalMethod, network_in_features, projection_codes
-from fotrain.sw.local_layers import local_loss_value, tt_core_grads
-from fotrain.sw.local_net import task_loss
+from fotrain.sw.local.layers import local_loss_value, tt_core_grads
+from fotrain.sw.local.method import LocalMethod, network_in_features
+from fotrain.sw.local.net import task_loss
+from fotrain.sw.local.targets import projection_codes
 from fotrain.sw.tt import tt_init, tt_to_dense
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from fotrain.sw.config import Config
 from fotrain.sw.errors import ConfigError
-from fotrain.sw.local import LocalMethod
-from fotrain.sw.local_fixed import with_word_length
-from fotrain.sw.train import ClassificationTask, Trainer
+from fotrain.sw.local.fixed import with_word_length
+from fotrain.sw.local.method import LocalMethod
+from fotrain.sw.train.trainer import ClassificationTask, Trainer
 
 
 def dense(i, o, act="tanh"):

@@ -54,7 +54,7 @@ def test_retain_heap_applies_on_glibc():
     Debian) and reported as not applied elsewhere."""
     import platform
 
-    from fotrain.sw.host import retain_heap
+    from fotrain.sw.train.runtime import retain_heap
 
     applied = retain_heap()
     assert applied is (platform.libc_ver()[0] == "glibc")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fotrain.sw.errors import FotrainError
-from fotrain.sw.pde import HJB, N_TEST, Heat, get_problem, rel_l2
-from fotrain.sw.sparse_grid import smolyak_gauss_hermite
-from fotrain.sw.stein import finite_differences, sparse_grid_stein
+from fotrain.sw.pinn.problems import HJB, N_TEST, Heat, get_problem, rel_l2
+from fotrain.sw.pinn.sparse_grid import smolyak_gauss_hermite
+from fotrain.sw.pinn.stein import finite_differences, sparse_grid_stein
 
 
 def pipeline(problem, x, sigma, level=3):

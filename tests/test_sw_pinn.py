@@ -8,17 +8,18 @@ import numpy as np
 import pytest
 
 from fotrain.sw.config import Config, LayerConfig, TrainConfig, ZOConfig, load_config
+from fotrain.sw.config.pinn import PINNConfig
 from fotrain.sw.errors import ConfigError
-from fotrain.sw.methods import make_method
 from fotrain.sw.model import network_forward, network_forward_fixed
-from fotrain.sw.pde import HJB, Heat
-from fotrain.sw.pde_task import PDETask
-from fotrain.sw.pinn import Collocation, PINNMethod
-from fotrain.sw.pinn_config import PINNConfig
-from fotrain.sw.pinn_fixed import PINNFixedMethod
-from fotrain.sw.pinn_stencil import fd_stencil, grid_stencil
-from fotrain.sw.stein import finite_differences, sparse_grid_stein
-from fotrain.sw.train import Trainer
+from fotrain.sw.pinn.collocation import Collocation
+from fotrain.sw.pinn.fixed import PINNFixedMethod
+from fotrain.sw.pinn.method import PINNMethod
+from fotrain.sw.pinn.problems import HJB, Heat
+from fotrain.sw.pinn.stein import finite_differences, sparse_grid_stein
+from fotrain.sw.pinn.stencil import fd_stencil, grid_stencil
+from fotrain.sw.pinn.task import PDETask
+from fotrain.sw.train.registry import make_method
+from fotrain.sw.train.trainer import Trainer
 
 
 def tiny(task="hjb20", method="zo", numerics="float", blocks="core", **zo):
@@ -64,7 +65,7 @@ def test_batched_block_losses_equal_plain_forwards(blocks, boundary):
     if boundary:
         x = np.concatenate([x, m.problem.sample_boundary(boundary, rng=rng)])
     col = Collocation(m.problem, m.stencil, x, boundary)
-    from fotrain.sw.pinn_net import BaseEval
+    from fotrain.sw.pinn.net import BaseEval
     base = BaseEval(m.cfg, m.p, col.xi, m.stencil.offsets, np.float64, extra=col.xb)
     assert base.size == 3 * 43 + boundary
     np.testing.assert_allclose(base.out, network_forward(m.cfg, m.p, col.points)[:, 0],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fotrain.sw.errors import FotrainError
-from fotrain.sw.sparse_grid import (
+from fotrain.sw.pinn.sparse_grid import (
     fold_symmetric,
     gauss_hermite_1d,
     smolyak_gauss_hermite,

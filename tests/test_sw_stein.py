@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fotrain.sw.errors import FotrainError
+from fotrain.sw.pinn.sparse_grid import smolyak_gauss_hermite
+from fotrain.sw.pinn.stein import finite_differences, mc_stein, sparse_grid_stein
 from fotrain.sw.qformat import OverflowStats, QFormat, Rounding
-from fotrain.sw.sparse_grid import smolyak_gauss_hermite
-from fotrain.sw.stein import finite_differences, mc_stein, sparse_grid_stein
 
 
 class Counted:

@@ -8,8 +8,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from fotrain.sw.config import load_config
-from fotrain.sw.methods import make_method
-from fotrain.sw.train import (
+from fotrain.sw.train.registry import make_method
+from fotrain.sw.train.trainer import (
     CheckpointError,
     ClassificationTask,
     Trainer,

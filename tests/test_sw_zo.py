@@ -10,8 +10,14 @@ from fotrain.sw.config import load_config
 from fotrain.sw.losses import loss_per_query
 from fotrain.sw.model import dense_equivalents, init_params, network_forward, network_forward_fixed
 from fotrain.sw.qformat import OverflowStats
-from fotrain.sw.zo import ZOMethod, block_plan, directions, perturbed_losses, right_environment
-from fotrain.sw.zo_fixed import ZOFixedMethod, lr_multiplier, mse_loss_codes
+from fotrain.sw.zo.fixed import ZOFixedMethod, lr_multiplier, mse_loss_codes
+from fotrain.sw.zo.method import (
+    ZOMethod,
+    block_plan,
+    directions,
+    perturbed_losses,
+    right_environment,
+)
 
 
 def small_cfg(*extra):
@@ -140,7 +146,7 @@ def test_fixed_perturbed_scores_equal_separate_integer_forwards(preset):
 def test_fixed_forward_in_chunks_equals_one_integer_forward(monkeypatch):
     """A batch split into ragged row chunks gives the codes and the overflow count of one
     ``network_forward_fixed`` (inputs over the whole act range, so layers saturate)."""
-    from fotrain.sw import zo_fixed
+    from fotrain.sw.zo import fixed as zo_fixed
 
     cfg = load_config("hjb20-tt").with_overrides([
         "train.numerics='fixed'", "train.loss='mse'", "train.task='mnist'"])

@@ -89,7 +89,7 @@ def test_init_has_kaiming_variance():
 def test_costs_of_the_mnist_layer():
     costs = tt_core_costs([4, 7, 7, 4], [4, 4, 4, 4], [1, 4, 4, 4, 1], batch=1)
     assert [c.macs for c in costs] == [12544, 50176, 28672, 4096]
-    assert sum(c.macs for c in costs) == 95488  # ALGORITHMS_ZO_TT.md 2.5
+    assert sum(c.macs for c in costs) == 95488  # per-core MACs added up by hand
     assert max(c.out_size for c in costs) == 3136
     hjb = tt_core_costs([1, 1, 3, 7], [8, 4, 4, 4], [1, 2, 2, 2, 1])
     assert [c.macs for c in hjb] == [336, 2688, 10752, 7168]  # section 2.4

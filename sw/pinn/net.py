@@ -7,9 +7,9 @@ three exact rewrites (same function as :func:`~fotrain.sw.model.network_forward`
 rounding; tested):
 
 1. **Dense equivalents.** Every TT layer is contracted to its dense ``W`` once per parameter set
-   (:func:`tt_dense`); at the HJB sizes a ``(S, 512) x (512, 512)`` BLAS GEMM runs ~10x faster in
-   numpy than the four-core contraction with its transposes (measured 20 vs 220 us per sample),
-   although it has 5x the MACs. ``W`` of a perturbed core is formed per query, not per sample.
+   (:func:`tt_dense`): at the HJB sizes one ``(S, 512) x (512, 512)`` BLAS GEMM is faster in
+   numpy than the four-core contraction with its transposes, although it has 5x the MACs
+   (timing in docs/PINN.md). ``W`` of a perturbed core is formed per query, not per sample.
 2. **Input linearity.** Layer 0 sees ``x_p + o_e``, so ``z_0 = x_p W^T + o_e W^T + b``: ``(P + E)
    * N * M`` MACs instead of ``P * E * N * M`` (plus ``X * N * M`` for ``X`` extra points
    evaluated once, the PINN's boundary points).

@@ -44,10 +44,9 @@ Problems:
   ``u_sigma`` satisfies it exactly; the smoothed model therefore converges to ``u_sigma``, not
   ``u``: measure the heat problem on the raw ``u`` (``wrap(net)``), whose target is unbiased.
   ``default_sigma = 0.01``: the level-3 sparse grid is exact only for low-degree polynomials, and
-  on this coupled solution its Laplacian estimate of ``u_sigma`` is off by a relative 8.8 % at
-  ``sigma = 0.1``, 0.78 % at 0.03, 0.086 % at 0.01 (measured, ``O(sigma^2)``; gradient 2e-4,
-  2e-6, 2e-8); level 4 (13,329 nodes) gives 5.6e-4 at 0.1. At 0.01 the smoothing factor is
-  0.9998. (The HJB solution is affine, so its estimates are exact for any ``sigma``.)
+  on this coupled solution its Laplacian estimate of ``u_sigma`` has an ``O(sigma^2)`` relative
+  error, so ``sigma`` must be small (the errors per ``sigma`` are in docs/PINN.md). (The HJB
+  solution is affine, so its estimates are exact for any ``sigma``.)
 
 As in the reference HJB code, lateral boundary values are not imposed by default (only the
 terminal/initial condition is hard); the collocation loss alone selects the solution. That is

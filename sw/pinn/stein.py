@@ -43,8 +43,8 @@ that is the only rounding point, the weighted sums are then formed in float64 (s
 wide accumulator). ``f_0`` itself is not quantized by this module. Gains for d = 21, level 3
 (computed): each gradient component sums ``|w_k z_{k,i}|`` = 40.6 (``/sigma``); the Laplacian
 over 20 axes uses ``W_k = w_k (|z_k|^2 - 20)`` with ``sum |W_k|`` = 16,000 and ``||W||_2`` = 4,265
-(``/sigma^2``). Measured at ``sigma = 0.1`` with RND differences of LSB ``2^-14``: Laplacian noise
-standard deviation 2.2, gradient 2.5e-3 (LSB ``2^-20``: 0.034 and 4e-5).
+(``/sigma^2``): the Laplacian amplifies the rounding of the differences far more than the
+gradient does (measured noise per LSB in docs/PINN.md).
 """
 
 from collections.abc import Callable, Sequence

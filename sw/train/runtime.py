@@ -1,13 +1,13 @@
 """Host-process settings for the integer engines (speed only: results never depend on them).
 
 - :func:`single_thread_blas`: BLAS on one thread inside a block. The per-core GEMMs of the
-  fixed-point TT forward are small (at most 16 x 16 by a few thousand columns); threaded
-  OpenBLAS ran them about 2x slower than one thread.
+  fixed-point TT forward are small (at most 16 x 16 by a few thousand columns), too small for
+  threads to pay for their synchronisation.
 - :func:`retain_heap`: glibc malloc keeps freed memory instead of returning it to the OS. The
   chunked integer forward allocates and frees arrays of ~2 MiB thousands of times per step;
   with glibc's defaults (arrays above 128 KiB mmap-ed, the heap top trimmed above 128 KiB) each
-  one page-faults fresh zeroed memory, and a forward of the 16-bit HJB network took 50 ms
-  instead of 21 ms (measured on one core). Sets ``M_MMAP_THRESHOLD`` to 64 MiB (32 MiB
+  one page-faults fresh zeroed memory, which dominates the step (docs/RESULTS.md, software
+  speed). Sets ``M_MMAP_THRESHOLD`` to 64 MiB (32 MiB
   where glibc refuses more) and ``M_TRIM_THRESHOLD`` to 128 MiB through ``mallopt(3)``; a
   no-op where the C library is not glibc.
 - :func:`usable_cpus`: how many processes a step can keep busy: the affinity mask, capped by a

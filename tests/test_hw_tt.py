@@ -118,10 +118,9 @@ def test_checker_bites_on_rounding_mutation(monkeypatch):
     import fotrain.hw.tt as hwtt
     from fotrain.sw.qformat import Rounding
 
-    real = hwtt.requantize_hw
-
-    def mutated(m, acc, shift, dst, name):
-        return real(m, acc, shift, dst.with_(rounding=Rounding.RND), name)
+    class Mutated(hwtt.Requantize):
+        def __init__(self, src, dst, **kwargs):
+            super().__init__(src, dst.with_(rounding=Rounding.RND), **kwargs)
 
     case = next(c for c in edge_cases() if c.name == "one_core")  # 8-bit RND_CONV act
     case.cores = [np.ones_like(case.cores[0])]  # weight code 1: acc = sum of x codes
@@ -129,7 +128,7 @@ def test_checker_bites_on_rounding_mutation(monkeypatch):
     case.x = np.zeros_like(case.x)
     case.x[:, 0] = np.resize([-96, -32, 32, 96], case.x.shape[0])  # exact ties after >> 6
     assert_array_equal(lockstep(case).y, golden(case))
-    monkeypatch.setattr(hwtt, "requantize_hw", mutated)
+    monkeypatch.setattr(hwtt, "Requantize", Mutated)
     r = lockstep(case)
     assert not np.array_equal(r.y, golden(case))
 

@@ -25,8 +25,7 @@ from .layouts import act_stream_layout, weight_stream_shape
 from .plan import FLUSH_CYCLES, CorePlan, EnginePlan, make_plan
 from .requantize import Requantize
 
-__all__ = ["Control", "Phase", "TTEngine", "core_param_layout", "drain_tag_layout",
-           "mac_tag_layout"]
+__all__ = ["Phase", "TTEngine", "core_param_layout", "drain_tag_layout", "mac_tag_layout"]
 
 
 class Phase(enum.Enum, shape=2):
@@ -40,7 +39,7 @@ class Phase(enum.Enum, shape=2):
     FLUSH = 2
 
 
-def _engine_plan(source: "EnginePlan | Config", layer: int, activation: str | None) -> EnginePlan:
+def _engine_plan(source: EnginePlan | Config, layer: int, activation: str | None) -> EnginePlan:
     """The plan of ``source``: a plan as given, or :func:`make_plan` of a config."""
     if isinstance(source, EnginePlan):
         if layer != 0 or activation is not None:
@@ -105,14 +104,14 @@ class TTEngine(wiring.Component):
 
     FLUSH_CYCLES = FLUSH_CYCLES
 
-    def __new__(cls, source: "EnginePlan | Config", layer: int = 0, *,
+    def __new__(cls, source: EnginePlan | Config, layer: int = 0, *,
                 activation: str | None = None):
         # Plan before the component exists, so a rejected layer raises without leaving a
         # component behind that Amaranth would report as created but never elaborated.
         _engine_plan(source, layer, activation)
         return super().__new__(cls, src_loc_at=1)
 
-    def __init__(self, source: "EnginePlan | Config", layer: int = 0, *,
+    def __init__(self, source: EnginePlan | Config, layer: int = 0, *,
                  activation: str | None = None):
         self.plan: EnginePlan = _engine_plan(source, layer, activation)
         self.cfg: Config = self.plan.cfg

@@ -14,7 +14,7 @@ from fotrain.sw.config import Config
 from fotrain.sw.errors import ConfigError
 from fotrain.sw.perturb import GALOIS_TAPS
 
-__all__ = ["PerturbGen", "lfsr_masks"]
+__all__ = ["PerturbGen", "check_params", "lfsr_masks"]
 
 
 def lfsr_masks(width: int, steps: int) -> tuple[list[int], list[int]]:
@@ -38,6 +38,15 @@ def lfsr_masks(width: int, steps: int) -> tuple[list[int], list[int]]:
             if (s >> jj) & 1:
                 next_masks[jj] |= 1 << j
     return out_masks, next_masks
+
+
+def check_params(width: int, bits_per_cycle: int) -> None:
+    """Raise :class:`~fotrain.sw.errors.ConfigError` unless the generator can be built."""
+    if width not in GALOIS_TAPS:
+        raise ConfigError(f"hardware.prng_width: {width} is not supported (3..64)")
+    if not 1 <= bits_per_cycle <= width:
+        raise ConfigError(f"hardware.perturb_bits_per_cycle: {bits_per_cycle} is outside "
+                          f"1..{width}")
 
 
 class PerturbGen(wiring.Component):
@@ -66,16 +75,13 @@ class PerturbGen(wiring.Component):
 
     LATENCY = 1
 
+    def __new__(cls, width: int = 32, bits_per_cycle: int = 8):
+        # Check before the component exists, so rejected parameters raise without leaving a
+        # component behind that Amaranth would report as created but never elaborated.
+        check_params(width, bits_per_cycle)
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, width: int = 32, bits_per_cycle: int = 8):
-        try:
-            if width not in GALOIS_TAPS:
-                raise ConfigError(f"hardware.prng_width: {width} is not supported (3..64)")
-            if not 1 <= bits_per_cycle <= width:
-                raise ConfigError(f"hardware.perturb_bits_per_cycle: {bits_per_cycle} is "
-                                  f"outside 1..{width}")
-        except ConfigError:
-            self._MustUse__silence = True  # a rejected component is not an unused one
-            raise
         self.width = width
         self.bits_per_cycle = bits_per_cycle
         super().__init__({

@@ -1,6 +1,6 @@
 """RTL twins of the golden functions: same arguments, same ndarray result, run in amaranth.sim.
 
-Contract (CONVENTIONS C6): ``rtl_tt_forward(cores, x, formats, *, bias=None)`` returns what
+Contract: ``rtl_tt_forward(cores, x, formats, *, bias=None)`` returns what
 ``fotrain.sw.tt.tt_forward_fixed(cores, x, formats, bias=bias)`` returns (shape ``(B, prod m)``,
 ``int64`` codes), and ``rtl_perturb_words(seed, beats, bits_per_cycle, width)`` what
 ``fotrain.sw.perturb.perturb_words`` returns (``uint64``). The stress knobs are keyword-only:
@@ -97,7 +97,7 @@ def rtl_tt_run(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     if x.ndim != 2 or x.shape[1] != cfg.in_features or x.shape[0] < 1:
         raise FotrainError(f"x: shape {x.shape} does not match (batch >= 1, {cfg.in_features})")
     check_codes(cfg, cores, x, bias)
-    dut = TTEngine(cfg)
+    dut = TTEngine.from_config(cfg)
     plan = dut.plan
     count = x.shape[0] * cfg.out_features
     result: dict[str, object] = {}
@@ -196,7 +196,7 @@ def rtl_tt_lockstep(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     cfg = engine_config(cores, formats, bias=bias is not None, lanes=lanes,
                         activation=activation)
     check_codes(cfg, cores, x, bias)
-    dut = TTEngine(cfg)
+    dut = TTEngine.from_config(cfg)
     model = EngineCycleModel(dut.plan)
     w_words, xs = weight_words(cores, bias), x_beats(x)
     count = x.shape[0] * cfg.out_features

@@ -113,15 +113,56 @@ def test_constructor_rejects_what_it_cannot_build():
     assert make_plan(cfg, 0, activation="none").bias
 
 
+def test_built_from_plan_or_config():
+    from amaranth.hdl import Fragment
+
+    cfg = engine_config([np.ones((1, 2, 2, 2)), np.ones((2, 3, 2, 1))], Config().formats)
+    plan = make_plan(cfg)
+    for dut in (TTEngine(plan), TTEngine.from_config(cfg), TTEngine(cfg)):
+        assert dut.plan == plan
+        Fragment.get(dut, None)  # elaborates: every form builds
+    with pytest.raises(TypeError, match="plan"):
+        TTEngine(plan, 1)
+
+
+def test_rejected_engine_leaves_no_unused_component():
+    """The plan is checked before the component exists: nothing to report as never elaborated
+    (the report is live once anything has been elaborated, as here)."""
+    import gc
+    import warnings
+
+    from amaranth.back import rtlil
+
+    rtlil.convert(TTEngine(engine_config([np.ones((1, 2, 2, 1))], Config().formats)))
+    gc.collect()  # whatever earlier tests left is not this test's business
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(FotrainError, match="activation"):
+            TTEngine.from_config(load_config("hjb20-tt"), 0)
+        with pytest.raises(FotrainError, match="activation"):
+            TTEngine(load_config("hjb20-tt"), 0)
+        gc.collect()
+    assert [str(w.message) for w in seen] == []
+
+
+def test_waveform_names_states_and_tag_fields(tmp_path):
+    case = edge_cases()[0]
+    vcd = tmp_path / "tt.vcd"
+    rtl_tt_run(case.cores, case.x, case.cfg, bias=case.bias,
+               activation=case.cfg.layers[0].activation, vcd=str(vcd))
+    text = vcd.read_text()
+    assert "$var string 1" in text and "ISSUE" in text and "FLUSH" in text
+    assert "tag3.first" in text and "ytag.last" in text
+
+
 def test_checker_bites_on_rounding_mutation(monkeypatch):
     """Round-half-up instead of the configured convergent rounding must be caught."""
     import fotrain.hw.tt as hwtt
     from fotrain.sw.qformat import Rounding
 
-    real = hwtt.requantize_hw
-
-    def mutated(m, acc, shift, dst, name):
-        return real(m, acc, shift, dst.with_(rounding=Rounding.RND), name)
+    class Mutated(hwtt.Requantize):
+        def __init__(self, src, dst, **kwargs):
+            super().__init__(src, dst.with_(rounding=Rounding.RND), **kwargs)
 
     case = next(c for c in edge_cases() if c.name == "one_core")  # 8-bit RND_CONV act
     case.cores = [np.ones_like(case.cores[0])]  # weight code 1: acc = sum of x codes
@@ -129,7 +170,7 @@ def test_checker_bites_on_rounding_mutation(monkeypatch):
     case.x = np.zeros_like(case.x)
     case.x[:, 0] = np.resize([-96, -32, 32, 96], case.x.shape[0])  # exact ties after >> 6
     assert_array_equal(lockstep(case).y, golden(case))
-    monkeypatch.setattr(hwtt, "requantize_hw", mutated)
+    monkeypatch.setattr(hwtt, "Requantize", Mutated)
     r = lockstep(case)
     assert not np.array_equal(r.y, golden(case))
 

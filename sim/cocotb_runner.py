@@ -1,4 +1,4 @@
-"""The one bridge Amaranth -> Verilog -> ``cocotb_tools.runner`` (CONVENTIONS C8).
+"""The one bridge Amaranth -> Verilog -> ``cocotb_tools.runner``: no other module runs cocotb.
 
 Contract: :func:`emit_verilog` converts a component with ``amaranth.back.verilog.convert``
 (ports ``clk``, ``rst`` and ``<member>__payload/valid/ready``) and rewrites the file only when
@@ -108,7 +108,7 @@ def run_cocotb(component, *, top: str, test_module: str, build_dir: str | Path,
         runner.test(test_module=test_module, hdl_toplevel=top, build_dir=build_dir,
                     test_dir=build_dir, extra_env=env, seed=seed, testcase=testcase,
                     waves=waves, log_file=log)
-    except SystemExit as e:  # the runner exits on failed tests under pytest (TOOLCHAIN trap 9)
+    except SystemExit as e:  # cocotb 2 runner raises SystemExit on failed tests under pytest
         tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
         raise AssertionError(f"cocotb {test_module} failed (exit {e.code}); log {log}\n"
                              + "\n".join(tail)) from None

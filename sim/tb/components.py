@@ -1,5 +1,6 @@
 """Reusable cocotb bench parts: stream source/sink bound to ``<port>__payload/valid/ready``,
-a transfer monitor and an in-order checker (CONVENTIONS C7).
+a transfer monitor and an in-order checker; the model they check against is a thin adapter
+over ``fotrain.sw`` that never re-derives arithmetic.
 
 Contract: the parts are *cycle-driven*. A bench calls, once per clock at the falling edge,
 ``drive()`` on every source and sink (which sets ``valid``/``payload`` or ``ready`` for the next

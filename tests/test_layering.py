@@ -125,3 +125,15 @@ def test_public_api_names():
 
     for name in sw.__all__:
         assert getattr(sw, name) is not None, name
+
+
+def test_hw_functions_are_short():
+    """Every function in hw/ fits on a screen (at most 80 lines, docstring included)."""
+    long = []
+    for path in (ROOT / "hw").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 80:
+                    long.append(f"{path.name}:{node.name} {n} lines")
+    assert not long, long

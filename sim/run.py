@@ -12,6 +12,7 @@ Contract: ``rtl_tt_forward(cores, x, formats, *, bias=None)`` returns what
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -100,7 +101,7 @@ def rtl_tt_run(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     dut = TTEngine.from_config(cfg)
     plan = dut.plan
     count = x.shape[0] * cfg.out_features
-    result: dict[str, object] = {}
+    result: dict[str, Any] = {}  # filled by the testbenches: y, x_ticks, y_ticks, issues
 
     async def feed(ctx):
         w_ticks = await stream_send(ctx, dut.w, weight_words(cores, bias))

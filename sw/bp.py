@@ -63,9 +63,11 @@ def network_grad(cfg: Config, params: dict[str, FloatArray], x: FloatArray,
             grads[f"{i}.bias"] = gz.sum(axis=0)
         if layer.kind == "tt":
             cores = [params[f"{i}.core{k}"] for k in range(len(layer.in_modes))]
-            gcores, gh = tt_backward(cores, c["T"], gz, need_input=i > 0)
+            gcores, gin = tt_backward(cores, c["T"], gz, need_input=i > 0)
             for k, gc in enumerate(gcores):
                 grads[f"{i}.core{k}"] = gc
+            if gin is not None:  # None only for layer 0, the last one visited
+                gh = gin
         else:
             grads[f"{i}.w"] = gz.T @ c["h"]
             gh = gz @ params[f"{i}.w"]

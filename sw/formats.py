@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError, FotrainError, check_keys
-from .qformat import QFormat
+from .qformat import Overflow, QFormat, Rounding
 
 __all__ = ["FormatConfig", "format_from"]
 
@@ -39,9 +39,9 @@ class FormatConfig:
     and the only rounding of a core is the requantization of ``acc`` into ``act``.
     """
 
-    weight: QFormat = QFormat(16, 14, rounding="RND", overflow="SAT")
-    act: QFormat = QFormat(16, 10, rounding="RND", overflow="SAT")
-    acc: QFormat = QFormat(40, 24, rounding="RND", overflow="SAT")
+    weight: QFormat = QFormat(16, 14, rounding=Rounding.RND, overflow=Overflow.SAT)
+    act: QFormat = QFormat(16, 10, rounding=Rounding.RND, overflow=Overflow.SAT)
+    acc: QFormat = QFormat(40, 24, rounding=Rounding.RND, overflow=Overflow.SAT)
 
     def __post_init__(self) -> None:
         for name in ("weight", "act", "acc"):

@@ -13,7 +13,7 @@ i.e. a lookup table over the input codes, which is what an RTL LUT stores.
 """
 
 import functools
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -70,8 +70,12 @@ def init_params(cfg: Config, *, rng: np.random.Generator, gain: float = 2.0
     return params
 
 
-def activate(name: str, z: FloatArray) -> FloatArray:
-    """Float activation."""
+@overload
+def activate(name: str, z: FloatArray) -> FloatArray: ...
+@overload
+def activate(name: str, z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]: ...
+def activate(name: str, z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
+    """Float activation (same dtype as ``z``)."""
     if name == "relu":
         return np.maximum(z, 0.0)
     if name == "tanh":
@@ -81,8 +85,14 @@ def activate(name: str, z: FloatArray) -> FloatArray:
     return z
 
 
-def activation_grad(name: str, z: FloatArray) -> FloatArray:
-    """Derivative of :func:`activate` at ``z``."""
+@overload
+def activation_grad(name: str, z: FloatArray) -> FloatArray: ...
+@overload
+def activation_grad(name: str, z: npt.NDArray[np.floating[Any]]
+                    ) -> npt.NDArray[np.floating[Any]]: ...
+def activation_grad(name: str, z: npt.NDArray[np.floating[Any]]
+                    ) -> npt.NDArray[np.floating[Any]]:
+    """Derivative of :func:`activate` at ``z`` (same dtype as ``z``)."""
     if name == "relu":
         return (z > 0).astype(z.dtype)
     if name == "tanh":

@@ -234,7 +234,7 @@ class QFormat:
 
     def with_(self, **changes: Any) -> "QFormat":
         """Return a copy with some fields replaced."""
-        d = {
+        d: dict[str, Any] = {
             "width": self.width,
             "frac": self.frac,
             "signed": self.signed,
@@ -381,7 +381,7 @@ def requantize(codes: npt.ArrayLike, src: QFormat, dst: QFormat, *,
     return dst.fit(c, stats=stats, site=site)
 
 
-def _aligned_sum(a: IntArray, fa: QFormat, b: IntArray, fb: QFormat, sign: int,
+def _aligned_sum(a: npt.ArrayLike, fa: QFormat, b: npt.ArrayLike, fb: QFormat, sign: int,
                  what: str) -> tuple[IntArray, QFormat]:
     frac = max(fa.frac, fb.frac)
     ua, ub = frac - fa.frac, frac - fb.frac

@@ -11,3 +11,10 @@ def test_ruff_clean():
     r = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_clean():
+    """The golden model and the simulation bridges type-check (pyproject.toml [tool.mypy])."""
+    r = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -17,6 +17,7 @@ from .hardware import HardwareConfig
 from .layer import LayerConfig
 from .local import LocalConfig
 from .pinn import PINNConfig
+from .section import Section
 from .train import TrainConfig
 from .zo import ZOConfig
 
@@ -28,8 +29,8 @@ def _default_layers() -> tuple[LayerConfig, ...]:
                         ranks=(1, 4, 4, 4, 1)),)
 
 
-SECTIONS: dict[str, type] = {"train": TrainConfig, "zo": ZOConfig, "local": LocalConfig,
-                             "pinn": PINNConfig}
+SECTIONS: dict[str, type[Section]] = {"train": TrainConfig, "zo": ZOConfig,
+                                       "local": LocalConfig, "pinn": PINNConfig}
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,8 @@ class Config:
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (TOML/JSON)."""
-        d = {"name": self.name, "formats": self.formats.to_dict(),
-             "hardware": self.hardware.to_dict()}
+        d: dict[str, Any] = {"name": self.name, "formats": self.formats.to_dict(),
+                             "hardware": self.hardware.to_dict()}
         for name in SECTIONS:
             d[name] = getattr(self, name).to_dict()
         d["layers"] = [layer.to_dict() for layer in self.layers]

@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from ..dense import dense_forward_fixed
 from ..errors import ConfigError
-from ..qformat import OverflowStats, QFormat, mac, mul, requantize, sub
+from ..qformat import Overflow, OverflowStats, QFormat, Rounding, mac, mul, requantize, sub
 from .targets import projection_codes
 
 __all__ = ["FixedMLP", "with_word_length"]
@@ -78,7 +78,8 @@ class FixedMLP:
         self.cfg, self.net, self.seed = cfg, net, seed
         f = cfg.formats
         self.fw, self.fa = f.weight, f.act
-        self.fg = QFormat(lc.fixed_grad_width, 2 * f.act.frac, rounding="RND", overflow="SAT")
+        self.fg = QFormat(lc.fixed_grad_width, 2 * f.act.frac, rounding=Rounding.RND,
+                          overflow=Overflow.SAT)
         p0 = net.init(seed, np.float64)
         self.params: dict[str, IntArray] = {}
         for name, v in p0.items():
@@ -173,7 +174,7 @@ class FixedMLP:
                 noise = rng.integers(0, 1 << shift, size=prod.shape, dtype=np.int64)
                 step = (prod + noise) >> np.int64(shift)
             else:
-                step = requantize(prod, rfmt, QFormat(62, fmt.frac, rounding="RND"))
+                step = requantize(prod, rfmt, QFormat(62, fmt.frac, rounding=Rounding.RND))
             self.params[name] = fmt.fit(self.params[name] - step, stats=self.stats,
                                         site=f"{name}.sat")
 

@@ -111,6 +111,8 @@ class LocalMethod:
         self.net = LocalNet(cfg)
         self.classes = cfg.layers[-1].out_features
         self.fixed = None
+        # int64 codes (fixed point) or float parameters in ``local.dtype``
+        self.p: dict[str, np.ndarray]
         if t.numerics == "fixed":
             self.fixed = FixedMLP(cfg, self.net, self.seed)
             self.p = self.fixed.params
@@ -191,8 +193,8 @@ class LocalMethod:
         if self.rule == "bp":
             loss, z, grads = self.net.bp(self.p, x, y, loss_kind, mem)
             if update:
-                for n, g in grads.items():
-                    self.opt.step(n, self.p[n], g, lr)
+                for n, gn in grads.items():
+                    self.opt.step(n, self.p[n], gn, lr)
             self._merge_mem(mem)
             return {"loss": loss, "acc": float(np.mean(np.argmax(z, 1) == y))}
         active = self._active(epoch)

@@ -41,7 +41,7 @@ Methods (``train.method``):
 the hardware has to deliver.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,7 @@ from ..train.network import NetworkMethod
 from ..zo.method import block_plan, directions
 from .collocation import Collocation, check_method, collocation, evals_per_iteration, pinn_stencil
 from .net import CHUNK_ELEMENTS, BaseEval, run_from, tt_dense, tt_dense_adjoint
+from .net import FloatArray as NetArray
 from .task import pinn_settings, problem_for
 
 __all__ = ["PINNMethod"]
@@ -78,13 +79,14 @@ class PINNMethod(NetworkMethod):
         """Raw network output ``(B,)`` in float64."""
         x = np.asarray(x, np.float64)
         ev = BaseEval(self.cfg, params or self.p, x, np.zeros((1, x.shape[1])), np.float64)
-        return ev.out
+        return cast(FloatArray, ev.out)  # evaluated in float64
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         x = np.asarray(x, np.float64)
         if self.pinn.predict == "smoothed":
             col = Collocation(self.problem, self.stencil, x)
-            nn = BaseEval(self.cfg, self.p, x, self.stencil.offsets, np.float64).out
+            nn = cast(FloatArray, BaseEval(self.cfg, self.p, x, self.stencil.offsets,
+                                           np.float64).out)  # evaluated in float64
             return col.estimates(nn[None])[0][0][:, None]
         return self.problem.ansatz(x, self.network(x))[:, None]
 
@@ -139,7 +141,7 @@ class PINNMethod(NetworkMethod):
                 grads[n] = shrink * np.tensordot(coef, u[n], axes=1) / zo.queries
         return base_loss, grads
 
-    def _delta(self, name: str, u: FloatArray) -> tuple[FloatArray | None, FloatArray | None]:
+    def _delta(self, name: str, u: NetArray) -> tuple[NetArray | None, NetArray | None]:
         """``(dW (Q, M, N) or None, db (Q, M) or None)`` of one array moved along ``u``."""
         if name.endswith(".bias"):
             return None, u
@@ -189,8 +191,12 @@ class PINNMethod(NetworkMethod):
             nq = next(iter(uq.values())).shape[0]
             if len(block) == 1:  # linear shortcut: z + s dz
                 dw, db = self._delta(block[0], uq[block[0]])
-                dz = base.linear(i0, dw, None) if dw is not None else db[:, None, :]
-                z = base.z[i0][None, None] + st[:, None, None, None] * dz[None]
+                if dw is not None:
+                    dz = base.linear(i0, dw, None)
+                else:
+                    assert db is not None  # _delta moves exactly one of W and b
+                    dz = db[:, None, :]
+                z: NetArray = base.z[i0][None, None] + st[:, None, None, None] * dz[None]
                 nn = run_from(cfg, base.mats, i0, z.reshape(ns * nq, *z.shape[2:]))
             else:
                 per = {i: self._moved_mats(i, block, uq, st, dt) for i in layers}
@@ -203,13 +209,16 @@ class PINNMethod(NetworkMethod):
         """Loss and its exact gradient (the ``bp`` reference, float64)."""
         cfg = self.cfg
         base = BaseEval(cfg, self.p, col.xi, self.stencil.offsets, np.float64, extra=col.xb)
-        loss, g_nn = col.loss_grad(base.out)
-        grads: dict[str, FloatArray] = {}
-        gh = g_nn[:, None]
+        # everything below is float64 (base ran in float64); the arrays of BaseEval are typed
+        # for any float dtype
+        loss, g_nn = col.loss_grad(cast(FloatArray, base.out))
+        grads: dict[str, NetArray] = {}
+        gh: NetArray = g_nn[:, None]
         for i in range(len(cfg.layers) - 1, -1, -1):
             layer = cfg.layers[i]
             gz = gh * activation_grad(layer.activation, base.z[i])
             hin = col.points if i == 0 else base.h[i]
+            assert hin is not None  # base.h[i] holds layer i's input for every i > 0
             gw = gz.T @ hin
             if layer.bias:
                 grads[f"{i}.bias"] = gz.sum(axis=0)
@@ -221,4 +230,4 @@ class PINNMethod(NetworkMethod):
                 grads[f"{i}.w"] = gw
             if i:
                 gh = gz @ base.mats[i][0]
-        return loss, grads
+        return loss, cast(dict[str, FloatArray], grads)

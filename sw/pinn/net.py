@@ -28,7 +28,7 @@ memory is bounded by evaluating at most ``CHUNK_ELEMENTS`` hidden values at once
 """
 
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,7 +90,7 @@ def tt_dense_adjoint(cores: Sequence[FloatArray], gw: FloatArray) -> list[FloatA
     return grads
 
 
-def layer_mats(cfg: Config, p: dict[str, FloatArray], dtype: np.dtype
+def layer_mats(cfg: Config, p: Mapping[str, FloatArray], dtype: np.dtype
                ) -> list[tuple[FloatArray, FloatArray | None]]:
     """``(W (M, N), bias or None)`` of every layer, in ``dtype``."""
     out = []
@@ -152,8 +152,8 @@ class BaseEval:
     points (each once; the PINN's boundary points), with each layer's input and pre-activation
     kept for the shortcuts (rule 3)."""
 
-    def __init__(self, cfg: Config, p: dict[str, FloatArray], xp: FloatArray,
-                 offsets: FloatArray, dtype: np.dtype, extra: FloatArray | None = None):
+    def __init__(self, cfg: Config, p: Mapping[str, FloatArray], xp: FloatArray,
+                 offsets: FloatArray, dtype: npt.DTypeLike, extra: FloatArray | None = None):
         self.cfg, self.dtype = cfg, np.dtype(dtype)
         self.xp = np.asarray(xp, self.dtype)
         self.offsets = np.asarray(offsets, self.dtype)
@@ -183,5 +183,7 @@ class BaseEval:
         """Layer ``i``'s affine map with matrices ``w (..., M, N)`` on its cached input."""
         if i == 0:
             return z_first(w, b, self.xp, self.offsets, self.extra)
-        z = np.matmul(self.h[i], np.swapaxes(w, -1, -2))
+        h = self.h[i]
+        assert h is not None  # only layer 0's input is implicit
+        z = np.matmul(h, np.swapaxes(w, -1, -2))
         return z if b is None else z + b[..., None, :]

@@ -155,6 +155,13 @@ class Problem:
     def ansatz(self, points: npt.ArrayLike, nn: npt.ArrayLike) -> FloatArray:
         raise NotImplementedError
 
+    def residual(self, points: npt.ArrayLike, value: npt.ArrayLike, grad: npt.ArrayLike,
+                 laplacian: npt.ArrayLike) -> FloatArray:
+        raise NotImplementedError
+
+    def exact(self, points: npt.ArrayLike) -> FloatArray:
+        raise NotImplementedError
+
     def wrap(self, net: Fn) -> Fn:
         """Turn a raw network ``net(points) -> (n,)`` into the hard-constrained solution ``u``."""
 
@@ -325,7 +332,7 @@ def get_problem(name: str, **params: float) -> Problem:
     if name not in PROBLEMS:
         raise FotrainError(f"problem must be one of {sorted(PROBLEMS)}, got {name!r}")
     try:
-        return PROBLEMS[name](**params)  # type: ignore[call-arg]
+        return PROBLEMS[name](**params)
     except TypeError as exc:
         raise FotrainError(f"problem {name!r}: bad parameters {sorted(params)}: {exc}") from None
 

@@ -194,7 +194,8 @@ def fold_symmetric(nodes: npt.ArrayLike, weights: npt.ArrayLike, *,
         mates.append(j)
     mates_a = np.asarray(mates, dtype=np.int64)
     scale = np.abs(w).max() if w.size else 1.0
-    bad = np.flatnonzero(np.abs(w[reps] - w[mates_a]) > rtol * scale) if reps.size else []
+    bad: npt.NDArray[np.intp] | list[int] = (
+        np.flatnonzero(np.abs(w[reps] - w[mates_a]) > rtol * scale) if reps.size else [])
     if len(bad):
         i = reps[bad[0]]
         raise FotrainError(f"weights: rule is not symmetric at node {i} "

@@ -27,7 +27,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -155,7 +155,8 @@ def save_checkpoint(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` as an ``.npz`` atomically (temporary file, fsync, rename)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        # cast: mypy would match ``**arrays`` against savez's ``allow_pickle: bool`` keyword too
+        np.savez(f, **cast(dict[str, Any], arrays))
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)

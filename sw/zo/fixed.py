@@ -172,6 +172,7 @@ class ZOFixedMethod:
         """
         layer = self.cfg.layers[i]
         if layer.kind == "dense":
+            assert h is not None  # only a resumed TT layer (t_start) comes without h
             acc = h @ q[f"{i}.w"].T
         else:
             cores = [q[f"{i}.core{k}"] for k in range(len(layer.in_modes))]
@@ -185,6 +186,7 @@ class ZOFixedMethod:
                 return self._round(acc, stats, f"{i}.core{k}")
 
             if t_start is None:
+                assert h is not None  # only a resumed TT layer (t_start) comes without h
                 t_start, batch = np.ascontiguousarray(h.T), h.shape[0]
             core_inputs = cache.setdefault("T", []) if cache is not None else None
             acc = contract_from(cores, t_start, batch, step, k0=start_core,
@@ -233,12 +235,15 @@ class ZOFixedMethod:
                     layer.in_modes, layer.out_modes, layer.ranks)]
         return max(widths)
 
-    def _forward_layers(self, q, x_codes, caches, start, stats):
+    def _forward_layers(self, q: dict[str, FloatCodes], x_codes: FloatCodes,
+                        caches: dict[int, Any] | None, start: int, stats: OverflowStats | None
+                        ) -> tuple[FloatCodes, dict[int, Any] | None]:
         h = x_codes
         for i in range(start, len(self.cfg.layers)):
-            cache = {} if caches is not None else None
+            cache: dict[str, Any] | None = {} if caches is not None else None
             z = self._layer(q, i, h, cache, stats)
             if caches is not None:
+                assert cache is not None  # made just above
                 cache["h"], cache["z"] = h, z
                 caches[i] = cache
             h = self._activate(self.cfg.layers[i].activation, z, stats)

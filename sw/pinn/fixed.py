@@ -44,6 +44,7 @@ from ..errors import ConfigError
 from ..model import param_names
 from ..perturb import query_seed, rademacher
 from ..train.method import step_rng
+from ..train.network import Counted, method_state
 from ..train.optim import Optimizer
 from ..train.runtime import single_thread_blas
 from ..zo.fixed import ZOFixedMethod
@@ -57,7 +58,7 @@ __all__ = ["PINNFixedMethod"]
 FloatArray = npt.NDArray[np.float64]
 
 
-class PINNFixedMethod:
+class PINNFixedMethod(Counted):
     """Fixed-point ZO PINN training (module docstring)."""
 
     def __init__(self, cfg: Config, *, seed: int, pinn: PINNConfig | None = None,
@@ -108,20 +109,11 @@ class PINNFixedMethod:
         return out[:, 0]
 
     # -- Method protocol -------------------------------------------------------------------------
-    @property
-    def forward_passes(self) -> int:
-        return self._forward
-
-    @property
-    def params(self) -> int:
-        return int(sum(v.size for v in self.q.values()))
+    def trainable(self) -> dict[str, np.ndarray]:
+        return self.q
 
     def state(self) -> dict[str, np.ndarray]:
-        out = {f"q.{k}": v for k, v in self.q.items()}
-        out.update(self.opt.state())
-        out["forward_passes"] = np.array(self._forward, np.int64)
-        out.update(self.stats.arrays())  # so a resumed run reports every overflow event
-        return out
+        return method_state(self.q, "q.", self._forward, opt=self.opt, stats=self.stats)
 
     def close(self) -> None:
         """Stop the worker processes of the perturbed forwards (if any were started)."""

@@ -14,7 +14,7 @@ from ..errors import FotrainError
 from ..model import init_params, network_forward
 from .optim import Optimizer
 
-__all__ = ["NetworkMethod", "restore_arrays"]
+__all__ = ["Counted", "NetworkMethod", "method_state", "restore_arrays"]
 
 
 def restore_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
@@ -31,7 +31,39 @@ def restore_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
         dst[...] = src
 
 
-class NetworkMethod:
+def method_state(params: dict[str, np.ndarray], prefix: str, forward: int, *,
+                 opt: Any = None, stats: Any = None) -> dict[str, np.ndarray]:
+    """Checkpoint arrays of a method: ``prefix + name`` per parameter, the optimiser's slots,
+    ``forward_passes`` and the overflow counters (so a resumed run reports every event)."""
+    out = {f"{prefix}{k}": v for k, v in params.items()}
+    if opt is not None:
+        out.update(opt.state())
+    out["forward_passes"] = np.array(forward, np.int64)
+    if stats is not None:
+        out.update(stats.arrays())
+    return out
+
+
+class Counted:
+    """The counters of the :class:`~.method.Method` protocol: ``forward_passes`` from
+    ``self._forward``, ``params`` from the arrays :meth:`trainable` returns."""
+
+    _forward: int
+
+    def trainable(self) -> dict[str, npt.NDArray[Any]]:
+        """The trained arrays (float parameters or integer codes) by name."""
+        raise NotImplementedError
+
+    @property
+    def forward_passes(self) -> int:
+        return self._forward
+
+    @property
+    def params(self) -> int:
+        return int(sum(v.size for v in self.trainable().values()))
+
+
+class NetworkMethod(Counted):
     """Float parameters + optimiser + counters; subclasses implement ``train_step``."""
 
     def __init__(self, cfg: Config, *, seed: int):
@@ -41,19 +73,11 @@ class NetworkMethod:
         self.opt = Optimizer(cfg.train, self.p)
         self._forward = 0
 
-    @property
-    def forward_passes(self) -> int:
-        return self._forward
-
-    @property
-    def params(self) -> int:
-        return int(sum(v.size for v in self.p.values()))
+    def trainable(self) -> dict[str, npt.NDArray[Any]]:
+        return self.p
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
-        out = {f"p.{k}": v for k, v in self.p.items()}
-        out.update(self.opt.state())
-        out["forward_passes"] = np.array(self._forward, np.int64)
-        return out
+        return method_state(self.p, "p.", self._forward, opt=self.opt)
 
     def load_state(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
         restore_arrays(self.p, arrays, "p.")

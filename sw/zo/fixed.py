@@ -48,7 +48,7 @@ from ..model import activate_fixed, init_params, param_names, quantize_params
 from ..perturb import query_seed, rademacher
 from ..qformat import Overflow, OverflowStats, Rounding, round_shift
 from ..train.method import step_rng
-from ..train.network import restore_arrays
+from ..train.network import Counted, method_state, restore_arrays
 from ..train.runtime import retain_heap
 from ..tt import contract_from, core_matrix, stack_queries, tt_core_costs
 from .method import block_plan
@@ -76,7 +76,7 @@ def mse_loss_codes(scores: IntArray, y: npt.NDArray[np.int64], frac: int) -> Int
     return ((scores - target) ** 2).sum(axis=(-1, -2))
 
 
-class ZOFixedMethod:
+class ZOFixedMethod(Counted):
     """The integer ZO trainer (``train.numerics = "fixed"``); see the module docstring."""
 
     def __init__(self, cfg: Config, *, seed: int):
@@ -100,19 +100,11 @@ class ZOFixedMethod:
         self._forward = 0
 
     # -- Method protocol -------------------------------------------------------------------------
-    @property
-    def forward_passes(self) -> int:
-        return self._forward
-
-    @property
-    def params(self) -> int:
-        return int(sum(v.size for v in self.q.values()))
+    def trainable(self) -> dict[str, np.ndarray]:
+        return self.q
 
     def state(self) -> dict[str, np.ndarray]:
-        out = {f"q.{k}": v for k, v in self.q.items()}
-        out["forward_passes"] = np.array(self._forward, np.int64)
-        out.update(self.stats.arrays())  # so a resumed run reports every overflow event
-        return out
+        return method_state(self.q, "q.", self._forward, stats=self.stats)
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         restore_arrays(self.q, arrays, "q.")

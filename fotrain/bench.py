@@ -92,8 +92,9 @@ def _torch_zo_step(cfg: Config, params: dict[str, np.ndarray], x: np.ndarray, y:
 
     Same network, same estimator (antithetic Rademacher RGE, one parameter array per block,
     ``Q`` directions), same Adam update. Per block, the ``2Q`` perturbed networks run as one
-    batched computation over stacked perturbed cores (``einsum`` per core, the reference
-    contraction of ALGORITHMS_ZO_TT.md 2.2); no shared-prefix or linearity shortcut.
+    batched computation over stacked perturbed cores (``einsum`` per core: the input contracted
+    with one core after another, left to right, as the golden model's reference TT-matrix
+    forward does); no shared-prefix or linearity shortcut.
     """
     import torch
 

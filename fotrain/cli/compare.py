@@ -1,17 +1,16 @@
-"""The ``fotrain compare`` subcommand: fixed-point vs float word-length sweeps (``compare.py``).
+"""``fotrain compare``: fixed-point vs float word-length sweeps (engine: :mod:`fotrain.compare`).
 
-``add_compare_command(sub)`` registers it on the main parser's subparsers. The handler imports
-the sweep engine lazily; user mistakes raise :class:`~fotrain.sw.errors.FotrainError` (one line,
-exit 2). Prints the smallest word length within tolerance per entry (stdout) and where the
-outputs went (stderr).
+The handler imports the sweep engine lazily; user mistakes raise
+:class:`~fotrain.sw.errors.FotrainError` (one line, exit 2). Prints the smallest word length
+within tolerance per entry (stdout) and where the outputs went (stderr).
 """
 
 import argparse
 import sys
 
-from .cli import positive_int
+from .args import add_data_dir_arg, add_no_progress_arg, positive_int
 
-__all__ = ["add_compare_command"]
+__all__ = ["add_parser", "run"]
 
 DESCRIPTION = """\
 Train each preset in float and in fixed point at every word length (and rounding), repeated over
@@ -31,18 +30,15 @@ examples:
   fotrain compare --default --dry-run   list its runs without training
 """
 
+_DEFAULT_BITS = (4, 6, 8, 10, 12, 16, 20, 24)
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import DEFAULT_OUT, Entry, compare, parse_bits, parse_roundings
-    from .sw.errors import FotrainError
 
-    sets = list(args.set or [])
-    bits = parse_bits(args.bits) if args.bits is not None else None
-    roundings = parse_roundings(args.rounding) if args.rounding is not None else None
-    curve = parse_bits(args.curve_bits) if args.curve_bits else None
+def _entries(args: argparse.Namespace, bits, roundings) -> tuple[list, list, str]:
+    """The study to run: ``(entries, missing slots, output directory)``."""
+    from ..compare import DEFAULT_OUT, Entry, resolve_default_study
+    from ..sw.errors import FotrainError
+
     if args.default:
-        from .compare import resolve_default_study
-
         if args.presets:
             raise FotrainError("compare: give presets or --default, not both")
         entries, missing = resolve_default_study()
@@ -52,36 +48,29 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             entries = [dataclasses.replace(
                 e, bits=bits or e.bits, roundings=roundings or e.roundings,
                 seeds=args.seeds or e.seeds) for e in entries]
-        out = args.out or DEFAULT_OUT
-    else:
-        if not args.presets:
-            raise FotrainError("compare: give at least one preset (or --default)")
-        from .sw.config import load_config
+        return entries, missing, args.out or DEFAULT_OUT
+    if not args.presets:
+        raise FotrainError("compare: give at least one preset (or --default)")
+    from ..sw.config import load_config
 
-        for p in args.presets:
-            load_config(p)  # unknown preset / unreadable file: one line
-        entries = [Entry(p, p, (), bits or (4, 6, 8, 10, 12, 16, 20, 24),
-                         roundings or (None,), args.seeds or 1)
-                   for p in dict.fromkeys(args.presets)]
-        missing = []
-        out = args.out or "runs/compare"
-    command = _command_line(args)
-    result = compare(entries, out, runs_dir=args.runs, sets=sets, jobs=args.jobs,
-                     data_dir=args.data_dir, progress=not args.no_progress,
-                     keep_checkpoints=args.keep_checkpoints, missing=missing,
-                     command=command,
-                     curve_bits=curve, dry_run=args.dry_run,
-                     log=lambda s: print(s, file=sys.stderr))
-    if args.dry_run:
-        specs = result["specs"]
-        for s in specs:
-            print(f"{s.status:8s} {s.run_dir}")
-        for m in missing:
-            print(f"missing  {m['label']}: {m['reason']}")
-        print(f"fotrain: {len(specs)} runs planned, "
-              f"{sum(s.status in ('done', 'failed') for s in specs)} already finished",
-              file=sys.stderr)
-        return 0
+    for p in args.presets:
+        load_config(p)  # unknown preset / unreadable file: one line
+    entries = [Entry(p, p, (), bits or _DEFAULT_BITS, roundings or (None,), args.seeds or 1)
+               for p in dict.fromkeys(args.presets)]
+    return entries, [], args.out or "runs/compare"
+
+
+def _print_plan(specs, missing) -> None:
+    for s in specs:
+        print(f"{s.status:8s} {s.run_dir}")
+    for m in missing:
+        print(f"missing  {m['label']}: {m['reason']}")
+    print(f"fotrain: {len(specs)} runs planned, "
+          f"{sum(s.status in ('done', 'failed') for s in specs)} already finished",
+          file=sys.stderr)
+
+
+def _print_results(result, missing) -> None:
     for m in result["min_bits"]:
         verdict = f"{m['min_bits']} bits" if m["min_bits"] is not None else "none tested"
         ref = "-" if m["float"] is None else f"{m['float']:.4g}"
@@ -89,6 +78,27 @@ def _cmd_compare(args: argparse.Namespace) -> int:
               f"smallest word length within {m['tolerance']}: {verdict}")
     for m in missing:
         print(f"{m['label']:>24}: not covered ({m['reason']})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or with ``--dry-run`` list) the sweep and print its headline; returns the status."""
+    from ..compare import compare, parse_bits, parse_roundings
+    from ..sw.errors import FotrainError
+
+    sets = list(args.set or [])
+    bits = parse_bits(args.bits) if args.bits is not None else None
+    roundings = parse_roundings(args.rounding) if args.rounding is not None else None
+    curve = parse_bits(args.curve_bits) if args.curve_bits else None
+    entries, missing, out = _entries(args, bits, roundings)
+    result = compare(entries, out, runs_dir=args.runs, sets=sets, jobs=args.jobs,
+                     data_dir=args.data_dir, progress=not args.no_progress,
+                     keep_checkpoints=args.keep_checkpoints, missing=missing,
+                     command=_command_line(args), curve_bits=curve, dry_run=args.dry_run,
+                     log=lambda s: print(s, file=sys.stderr))
+    if args.dry_run:
+        _print_plan(result["specs"], missing)
+        return 0
+    _print_results(result, missing)
     bad = [r for r in result["rows"] if r["status"] == "crashed"]
     if bad:
         raise FotrainError(f"compare: {len(bad)} runs crashed (first: {bad[0]['run_dir']}: "
@@ -110,8 +120,14 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def add_compare_command(sub) -> None:
-    """Register ``fotrain compare`` on the main parser's subparsers."""
+def add_parser(sub: "argparse._SubParsersAction") -> None:
+    """Register ``fotrain compare`` on the main parser's subparsers.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers`` returned.
+    """
     p = sub.add_parser("compare", help="fixed-point vs float training: word-length sweeps",
                        description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,11 +148,11 @@ def add_compare_command(sub) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override for every run, after scaling (repeatable; e.g. "
                         "--set train.epochs=1 --set formats.act.width=12)")
-    p.add_argument("--data-dir", metavar="D", help="dataset directory (default $FOTRAIN_DATA)")
+    add_data_dir_arg(p)
     p.add_argument("--curve-bits", metavar="B,B,...",
                    help="word lengths in the learning-curve plot (default: up to 4 spread)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep finished runs' checkpoint.npz (default: delete them)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the runs only")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_compare)
+    add_no_progress_arg(p)
+    p.set_defaults(func=run)

@@ -10,28 +10,43 @@ import argparse
 import json
 from pathlib import Path
 
-__all__ = ["BLOCKS", "add_hw_commands", "build_block"]
+__all__ = ["BLOCKS", "TARGETS", "add_parser", "build_block", "run_emit", "run_synth"]
 
 BLOCKS = ("tt_engine", "perturb")
 TARGETS = ("ice40-up5k", "ecp5-25k")
 
 
 def build_block(block: str, config: str, layer: int = 0):
-    """The Amaranth component ``block`` for the config (preset name or TOML path)."""
-    from .sw.config import load_config
+    """The Amaranth component ``block`` for a config.
+
+    Parameters
+    ----------
+    block : str
+        One of :data:`BLOCKS`.
+    config : str
+        Preset name or TOML path.
+    layer : int
+        Layer index (``tt_engine`` only).
+
+    Returns
+    -------
+    amaranth.lib.wiring.Component
+        ``PerturbGen`` or ``TTEngine``.
+    """
+    from ..sw.config import load_config
 
     cfg = load_config(config)
     if block == "perturb":
-        from .hw.perturb import PerturbGen
+        from ..hw.perturb import PerturbGen
 
         return PerturbGen.from_config(cfg)
-    from .hw.tt import TTEngine
+    from ..hw.tt import TTEngine
 
     return TTEngine(cfg, layer)
 
 
 def _out_dir(path: str) -> Path:
-    from .sw.errors import FotrainError
+    from ..sw.errors import FotrainError
 
     out = Path(path)
     try:
@@ -41,9 +56,10 @@ def _out_dir(path: str) -> Path:
     return out
 
 
-def _cmd_emit(args: argparse.Namespace) -> int:
-    from .sim.cocotb_runner import emit_verilog
-    from .sw.errors import FotrainError
+def run_emit(args: argparse.Namespace) -> int:
+    """Write ``OUT/<block>.v`` and print its path; returns the exit status."""
+    from ..sim.cocotb_runner import emit_verilog
+    from ..sw.errors import FotrainError
 
     comp = build_block(args.block, args.config, args.layer)
     out = _out_dir(args.out)
@@ -55,8 +71,9 @@ def _cmd_emit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_synth(args: argparse.Namespace) -> int:
-    from .boards.synth import synthesize
+def run_synth(args: argparse.Namespace) -> int:
+    """Synthesise the block, write ``OUT/report.json``, print its summary; returns the status."""
+    from ..boards.synth import synthesize
 
     comp = build_block(args.block, args.config, args.layer)
     report = synthesize(comp, args.block, args.target, _out_dir(args.out), seed=args.seed)
@@ -73,13 +90,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
 
 
-def add_hw_commands(sub: "argparse._SubParsersAction") -> None:
-    """Register the hardware subcommands on the main parser's subparsers."""
+def add_parser(sub: "argparse._SubParsersAction") -> None:
+    """Register ``fotrain emit`` and ``fotrain synth`` on the main parser's subparsers.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers`` returned.
+    """
     p = sub.add_parser("emit", help="write the Verilog of an RTL block",
                        description="Convert tt_engine or perturb for a config to Verilog "
                                    "(DIR/<block>.v; ports clk, rst, <port>__payload/valid/ready).")
     _common(p)
-    p.set_defaults(func=_cmd_emit)
+    p.set_defaults(func=run_emit)
     p = sub.add_parser("synth", help="synthesise an RTL block and write report.json",
                        description="Yosys + nextpnr (the yowasp `synth` extra) on an IO-reduced "
                                    "wrapper; writes DIR/report.json with LUTs, FFs, DSPs, BRAMs "
@@ -87,4 +110,4 @@ def add_hw_commands(sub: "argparse._SubParsersAction") -> None:
     _common(p)
     p.add_argument("--target", required=True, choices=TARGETS, help="FPGA target")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
-    p.set_defaults(func=_cmd_synth)
+    p.set_defaults(func=run_synth)

@@ -26,7 +26,7 @@ examples:
   fotrain compare mnist-tt-zo-fixed16 --bits 8,12,16 --seeds 2 --out runs/cmp
   fotrain compare mnist-mlp-tpsgd-fixed16 --bits 6,8,16 --rounding TRN,RND \\
       --set train.train_limit=10000 --set train.epochs=1
-  fotrain compare --default          the curated study; writes docs/compare (about an hour)
+  fotrain compare --default          the curated study (74 short runs); writes docs/compare
   fotrain compare --default --dry-run   list its runs without training
 """
 

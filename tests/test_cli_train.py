@@ -1,32 +1,21 @@
 """`fotrain train`: a short real run, resume through the CLI, and one-line errors."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-from datadir import dataset_root
 
 SHORT = ["--set", "train.train_limit=512", "--set", "train.test_limit=200", "--no-progress"]
 
 
-def cli(*args, env_data=True):
-    import os
-    env = dict(os.environ)
-    if env_data:
-        env["FOTRAIN_DATA"] = str(dataset_root())
-    return subprocess.run([sys.executable, "-m", "fotrain.cli", *args], capture_output=True,
-                          text=True, timeout=600, env=env)
-
-
-def test_train_then_resume(tmp_path):
+def test_train_then_resume(tmp_path, run_cli):
     out = tmp_path / "run"
-    r = cli("train", "mnist-tt-bp", "--epochs", "1", "--max-steps", "2", "--out", str(out),
-            *SHORT)
+    r = run_cli("train", "mnist-tt-bp", "--epochs", "1", "--max-steps", "2", "--out", str(out),
+                *SHORT, env_data=True, timeout=600)
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["steps"] == 2 and s["method"] == "bp" and s["params"] == 3962
-    r = cli("train", "--resume", str(out), "--epochs", "1", "--no-progress")
+    r = run_cli("train", "--resume", str(out), "--epochs", "1", "--no-progress", env_data=True,
+                timeout=600)
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["steps"] == 4 and s["epochs"] == 1  # 512 samples / batch 128 = 4 steps
@@ -49,44 +38,41 @@ def test_train_then_resume(tmp_path):
     (["train", "mnist-tt-bp", "--set", "train.numerics='fixed'"],
      "fotrain: error: train.numerics: 'fixed' is not available for method 'bp'"),
 ])
-def test_train_mistakes_are_one_line(args, message, tmp_path):
-    r = cli(*args, "--out", str(tmp_path / "o"), env_data=False)
+def test_train_mistakes_are_one_line(args, message, tmp_path, run_cli):
+    r = run_cli(*args, "--out", str(tmp_path / "o"), timeout=600)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]
     assert r.stderr.startswith(message)
 
 
-def test_missing_dataset_is_one_line(tmp_path):
-    import os
-    env = dict(os.environ, FOTRAIN_DATA=str(tmp_path))
-    r = subprocess.run([sys.executable, "-m", "fotrain.cli", "train", "mnist-tt-bp", "--out",
-                        str(tmp_path / "o"), "--no-progress"], capture_output=True, text=True,
-                       env=env, timeout=300)
+def test_missing_dataset_is_one_line(tmp_path, run_cli):
+    r = run_cli("train", "mnist-tt-bp", "--out", str(tmp_path / "o"), "--no-progress",
+                env={"FOTRAIN_DATA": str(tmp_path)}, timeout=300)
     assert r.returncode == 2 and "train-images-idx3-ubyte.gz: missing" in r.stderr
     assert "Traceback" not in r.stderr
 
 
-def test_fixed_numerics_refuse_adam_in_one_line(tmp_path):
-    r = cli("train", "mnist-tt-zo-fixed16", "--set", "train.optimizer='adam'", "--max-steps", "1",
-            "--out", str(tmp_path / "o"), *SHORT)
+def test_fixed_numerics_refuse_adam_in_one_line(tmp_path, run_cli):
+    r = run_cli("train", "mnist-tt-zo-fixed16", "--set", "train.optimizer='adam'", "--max-steps",
+                "1", "--out", str(tmp_path / "o"), *SHORT, env_data=True, timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("fotrain: error: train.optimizer: 'adam' has no integer version")
 
 
-def test_fixed_pinn_on_two_worker_processes(tmp_path):
+def test_fixed_pinn_on_two_worker_processes(tmp_path, run_cli):
     """The 16-bit HJB preset for two steps on two processes: the same parameters as one."""
     import numpy as np
     ckpt = {}
     for workers in ("1", "2"):
         out = tmp_path / workers
-        r = cli("train", "hjb20-tt-zo-fixed16", "--max-steps", "2", "--workers", workers,
-                "--set", "train.batch_size=2", "--out", str(out), "--no-progress",
-                env_data=False)  # the PDE task needs no dataset
+        r = run_cli("train", "hjb20-tt-zo-fixed16", "--max-steps", "2", "--workers", workers,
+                    "--set", "train.batch_size=2", "--out", str(out), "--no-progress",
+                    timeout=600)  # the PDE task needs no dataset
         assert r.returncode == 0, r.stderr
         assert json.loads((out / "summary.json").read_text())["host_workers"] == int(workers)
         ckpt[workers] = dict(np.load(out / "checkpoint.npz"))
-    r = cli("train", "hjb20-tt-zo-fixed16", "--workers", "0", "--out", str(tmp_path / "0"),
-            env_data=False)
+    r = run_cli("train", "hjb20-tt-zo-fixed16", "--workers", "0", "--out", str(tmp_path / "0"),
+                timeout=600)
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].endswith(
         "argument --workers: expected a positive integer, got 0")
     assert not (tmp_path / "0").exists()

@@ -3,12 +3,8 @@ scaling rule, the curated default study's plan, and one-line errors for bad inpu
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from datadir import dataset_root
 
 from fotrain.compare import (
     DEFAULT_STUDY,
@@ -40,8 +36,8 @@ def _summaries(runs):
             for p in sorted(runs.glob(f"{PRESET}/*/summary.json"))}
 
 
-def test_tiny_sweep_outputs_then_resume(tmp_path):
-    data = str(dataset_root())
+def test_tiny_sweep_outputs_then_resume(tmp_path, dataset_root):
+    data = str(dataset_root)
     out = tmp_path / "cmp"
     res = compare(_entry([8, 16]), out, sets=TINY, jobs=2, data_dir=data, progress=False)
     assert len(res["executed"]) == 3
@@ -167,12 +163,6 @@ def test_default_study_plan(tmp_path, monkeypatch):
     assert not (tmp_path / "docs").exists()  # a dry run writes nothing
 
 
-def cli(*args):
-    env = dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "fotrain.cli", "compare", *args],
-                          capture_output=True, text=True, timeout=300, env=env)
-
-
 @pytest.mark.parametrize("args, message", [
     ([PRESET, "--bits", "8,40"], "fotrain: error: --bits: 40 is outside 2..32"),
     ([PRESET, "--bits", "1"], "fotrain: error: --bits: 1 is outside 2..32"),
@@ -183,18 +173,18 @@ def cli(*args):
     ([PRESET, "--rounding", "UP"], "fotrain: error: --rounding: rounding: unknown mode 'UP'"),
     ([PRESET, "--default"], "fotrain: error: compare: give presets or --default, not both"),
 ])
-def test_bad_input_is_one_line(args, message, tmp_path):
-    r = cli(*args, "--out", str(tmp_path / "o"), "--no-progress")
+def test_bad_input_is_one_line(args, message, tmp_path, run_cli):
+    r = run_cli("compare", *args, "--out", str(tmp_path / "o"), "--no-progress")
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]
     assert r.stderr.startswith(message), r.stderr
     assert not (tmp_path / "o").exists()
 
 
-def test_unwritable_out_is_one_line(tmp_path):
+def test_unwritable_out_is_one_line(tmp_path, run_cli):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    r = cli(PRESET, "--bits", "8", "--out", str(blocker / "out"), "--no-progress")
+    r = run_cli("compare", PRESET, "--bits", "8", "--out", str(blocker / "out"), "--no-progress")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]
     assert r.stderr.startswith("fotrain: error: --out: cannot write to"), r.stderr

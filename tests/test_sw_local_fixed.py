@@ -5,34 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from fotrain.sw.config import Config
 from fotrain.sw.errors import ConfigError
 from fotrain.sw.local.fixed import with_word_length
 from fotrain.sw.local.method import LocalMethod
 from fotrain.sw.train.trainer import ClassificationTask, Trainer
 
 
-def dense(i, o, act="tanh"):
-    return {"kind": "dense", "in_features": i, "out_features": o, "bias": True,
-            "activation": act}
-
-
-FORMATS = {"weight": {"width": 16, "frac": 13, "rounding": "RND", "overflow": "SAT"},
-           "act": {"width": 16, "frac": 11, "rounding": "RND", "overflow": "SAT"},
-           "acc": {"width": 48, "frac": 24, "rounding": "RND", "overflow": "SAT"}}
-
-
-def make_cfg(numerics="fixed", method="tpsgd", local=None, **train):
-    return Config.from_dict({
-        "name": "t", "layers": [dense(16, 12), dense(12, 8), dense(8, 3, "none")],
-        "formats": FORMATS,
-        "train": {"method": method, "numerics": numerics, "optimizer": "sgd", "lr": 0.5,
-                  "batch_size": 8, **train},
-        "local": {"dtype": "float64", "cosine_every": 0, "fixed_update": "nearest",
-                  "target_amp": 1.5, **(local or {})}})
-
-
-def test_fixed_step_tracks_float_step_within_lsb_bound():
+def test_fixed_step_tracks_float_step_within_lsb_bound(make_fixed_cfg):
     """One step from identical (representable) weights: the forward outputs and the updated weights
     of the integer rule stay within a bound built from the formats' LSBs.
 
@@ -41,8 +20,8 @@ def test_fixed_step_tracks_float_step_within_lsb_bound():
     sum_b (|delta| |dh| + |ddelta| (|h| + |dh|)) + rho_W`` with ``|ddelta| <= |dy| + (|e| + |dy|)
     |df'| + rho_A`` and ``|df'| <= (2 |y| + |dy|) |dy| + rho_A``.
     """
-    cfg_q = make_cfg("fixed")
-    cfg_f = make_cfg("float")
+    cfg_q = make_fixed_cfg("fixed")
+    cfg_f = make_fixed_cfg("float")
     mq, mf = LocalMethod(cfg_q, seed=3), LocalMethod(cfg_f, seed=3)
     fw, fa = cfg_q.formats.weight, cfg_q.formats.act
     for n in mf.p:  # start the float rule from the exact integer weights
@@ -83,8 +62,8 @@ def test_fixed_step_tracks_float_step_within_lsb_bound():
     assert mq.fixed.stats.total == 0
 
 
-def test_stochastic_rounding_is_unbiased_and_seeded():
-    cfg = make_cfg("fixed", local={"fixed_update": "stochastic"})
+def test_stochastic_rounding_is_unbiased_and_seeded(make_fixed_cfg):
+    cfg = make_fixed_cfg("fixed", local={"fixed_update": "stochastic"})
     a, b = LocalMethod(cfg, seed=1), LocalMethod(cfg, seed=1)
     rng = np.random.default_rng(0)
     x, y = rng.random((8, 16)), rng.integers(0, 3, 8)
@@ -97,16 +76,16 @@ def test_stochastic_rounding_is_unbiased_and_seeded():
     assert any(not np.array_equal(a.p[n], c.p[n]) for n in a.p)
 
 
-def test_word_length_hook():
-    cfg = with_word_length(make_cfg(), 12, 10)
+def test_word_length_hook(make_fixed_cfg):
+    cfg = with_word_length(make_fixed_cfg(), 12, 10)
     f = cfg.formats
     assert (f.weight.width, f.weight.integer, f.act.width, f.act.integer) == (12, 3, 10, 5)
     assert f.acc.frac == f.act.frac + f.weight.frac
     m = LocalMethod(cfg, seed=0)
     m.train_step(np.full((8, 16), 0.5), np.zeros(8, np.int64), step=0, epoch=0, lr=0.5)
     assert max(int(np.abs(a).max()) for a in m.p.values()) < 2**11
-    set_cfg = make_cfg().with_overrides(["formats.act.width=12", "formats.act.frac=7",
-                                         "formats.acc.frac=20"])
+    set_cfg = make_fixed_cfg().with_overrides(["formats.act.width=12", "formats.act.frac=7",
+                                               "formats.acc.frac=20"])
     assert LocalMethod(set_cfg).fixed.fa.width == 12
 
 
@@ -114,17 +93,9 @@ def test_word_length_hook():
     ({"method": "dfa"}, r"train\.method: fixed point supports"),
     ({"optimizer": "adam"}, r"train\.optimizer: fixed point supports 'sgd'"),
 ])
-def test_fixed_errors(change, match):
+def test_fixed_errors(change, match, make_fixed_cfg):
     with pytest.raises(ConfigError, match=match):
-        LocalMethod(make_cfg(**change))
-
-
-def tiny_task(n=96, d=16, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    centers = rng.integers(0, 256, (3, d))
-    x = np.clip(centers[y] + rng.integers(-40, 40, (n, d)), 0, 255).astype(np.uint8)
-    return ClassificationTask("tiny", x[:64], y[:64], x[64:], y[64:], classes=3)
+        LocalMethod(make_fixed_cfg(**change))
 
 
 @pytest.mark.parametrize("numerics, method, local", [
@@ -133,12 +104,12 @@ def tiny_task(n=96, d=16, seed=0):
     ("fixed", "tpsgd", {"fixed_update": "stochastic"}),
     ("fixed", "tpsgd", {"target_amp": 40.0}),  # targets beyond the act range (+-16) saturate
 ], ids=["tpsgd", "dfa-greedy", "fixed", "fixed-saturating"])
-def test_resume_is_bit_identical(tmp_path, numerics, method, local):
+def test_resume_is_bit_identical(tmp_path, numerics, method, local, make_fixed_cfg, tiny_task):
     train = {"epochs": 2, "lr_schedule": "exp", "lr_decay": 0.5, "log_every": 2,
              "optimizer": "sgd" if numerics == "fixed" else "adam",
              "lr": 0.5 if numerics == "fixed" else 0.01}
-    cfg = make_cfg(numerics, method, local, **train)
-    task = tiny_task()
+    cfg = make_fixed_cfg(numerics, method, local, **train)
+    task = tiny_task(classes=3, features=16, n=96, n_train=64, spread=40, labels_first=True)
     full = LocalMethod(cfg, seed=cfg.train.seed)
     Trainer(cfg, full, task, tmp_path / "a", progress=False).run()
     half_cfg = cfg.with_overrides(["train.epochs=1"])

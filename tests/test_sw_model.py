@@ -47,14 +47,3 @@ def test_codes_outside_the_format_give_the_function_of_their_value():
     stats = OverflowStats()
     assert_array_equal(activate_fixed("tanh", codes, fmt, stats), direct("tanh", codes, fmt, None))
     assert stats.counts == {"act.tanh": 0}
-
-
-def test_retain_heap_applies_on_glibc():
-    """The integer engines' allocator setting is accepted where the C library is glibc (CI's
-    Debian) and reported as not applied elsewhere."""
-    import platform
-
-    from fotrain.sw.train.runtime import retain_heap
-
-    applied = retain_heap()
-    assert applied is (platform.libc_ver()[0] == "glibc")

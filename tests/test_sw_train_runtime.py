@@ -1,4 +1,5 @@
-"""sw/train/runtime.py: the CPU count the `fotrain train --workers` default is taken from."""
+"""sw/train/runtime.py: the CPU count the `fotrain train --workers` default is taken from, and
+the allocator setting of the integer engines."""
 
 from pathlib import Path
 
@@ -59,3 +60,14 @@ def test_usable_cpus_is_within_the_affinity_mask():
     n = usable_cpus()
     assert 1 <= n <= (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else (os.cpu_count() or 1))
+
+
+def test_retain_heap_applies_on_glibc():
+    """The integer engines' allocator setting is accepted where the C library is glibc (CI's
+    Debian) and reported as not applied elsewhere."""
+    import platform
+
+    from fotrain.sw.train.runtime import retain_heap
+
+    applied = retain_heap()
+    assert applied is (platform.libc_ver()[0] == "glibc")

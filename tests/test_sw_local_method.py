@@ -9,37 +9,32 @@ from numpy.testing import assert_array_equal
 
 from fotrain.sw.config import Config, load_config, preset_names
 from fotrain.sw.errors import ConfigError
-from fotrain.sw.local.layers import local_loss_value, tt_core_grads
+from fotrain.sw.local.layers import local_loss_value
 from fotrain.sw.local.method import LocalMethod, network_in_features
 from fotrain.sw.local.net import task_loss
-from fotrain.sw.local.targets import projection_codes
-from fotrain.sw.tt import tt_init, tt_to_dense
-
-
-def dense(i, o, act="tanh"):
-    return {"kind": "dense", "in_features": i, "out_features": o, "bias": True,
-            "activation": act}
-
-
-def make_cfg(method="tpsgd", layers=None, local=None, train=None):
-    d = {"name": "t", "layers": layers or [dense(6, 5), dense(5, 4), dense(4, 3, "none")],
-         "train": {"method": method},
-         "local": {"dtype": "float64", "cosine_every": 0, **(local or {})}}
-    d["train"].update(train or {})
-    return Config.from_dict(d)
-
 
 CNN_LOCAL = {"arch": "cnn", "image_size": 8, "in_channels": 1, "conv_channels": [2, 3],
              "conv_kernel": 3, "pool": 2}
 RNN_LOCAL = {"arch": "rnn", "rnn_input": 4, "rnn_steps": 6, "rnn_hidden": [5, 3]}
 
 
-def cnn_cfg(method="tpsgd", **local):
-    return make_cfg(method, [dense(12, 4), dense(4, 3, "none")], {**CNN_LOCAL, **local})
+@pytest.fixture
+def cnn_cfg(make_cfg, dense):
+    """``cnn_cfg(method="tpsgd", **local)``: the CNN front end of ``CNN_LOCAL``, head
+    12 -> 4 -> 3."""
+    def build(method="tpsgd", **local):
+        return make_cfg(method, [dense(12, 4), dense(4, 3, "none")], {**CNN_LOCAL, **local})
+
+    return build
 
 
-def rnn_cfg(method="tpsgd", **local):
-    return make_cfg(method, [dense(3, 3, "none")], {**RNN_LOCAL, **local})
+@pytest.fixture
+def rnn_cfg(make_cfg, dense):
+    """``rnn_cfg(method="tpsgd", **local)``: the RNN front end of ``RNN_LOCAL``, head 3 -> 3."""
+    def build(method="tpsgd", **local):
+        return make_cfg(method, [dense(3, 3, "none")], {**RNN_LOCAL, **local})
+
+    return build
 
 
 def batch(m, b=4, seed=1):
@@ -91,7 +86,7 @@ def check_local_stage(m, k, x, y):
 
 
 @pytest.mark.parametrize("loss", ["mse", "smooth_l1", "bce", "l1"])
-def test_fc_local_gradient_matches_finite_differences(loss):
+def test_fc_local_gradient_matches_finite_differences(loss, make_cfg):
     m = LocalMethod(make_cfg(local={"local_loss": loss, "target_amp": 0.7,
                                     "smooth_l1_beta": 0.5}))
     x, y = batch(m)
@@ -100,7 +95,7 @@ def test_fc_local_gradient_matches_finite_differences(loss):
 
 
 @pytest.mark.parametrize("mapping", ["dense", "channel", "pooled"])
-def test_conv_local_gradient_matches_finite_differences(mapping):
+def test_conv_local_gradient_matches_finite_differences(mapping, cnn_cfg):
     m = LocalMethod(cnn_cfg(cnn_target=mapping, target_amp=0.5))
     x, y = batch(m)
     for k in range(3):
@@ -111,7 +106,7 @@ def test_conv_local_gradient_matches_finite_differences(mapping):
 
 @pytest.mark.parametrize("steps, windows", [("all", 1), ("last", 1), ("ramp", 1), ("mean", 1),
                                             ("mean", 3), ("windows", 3)])
-def test_rnn_local_gradient_detaches_previous_state(steps, windows):
+def test_rnn_local_gradient_detaches_previous_state(steps, windows, make_cfg, dense):
     m = LocalMethod(make_cfg("tpsgd", [dense(3 * windows, 3, "none")],
                              {**RNN_LOCAL, "rnn_target": steps, "target_amp": 0.5,
                               "rnn_windows": windows,
@@ -144,34 +139,22 @@ def test_rnn_local_gradient_detaches_previous_state(steps, windows):
         perturb_check(m, local_loss, grads)
 
 
-def test_tt_core_gradients_match_finite_differences():
-    rng = np.random.default_rng(3)
-    cores = tt_init([2, 3, 2], [3, 2, 2], [1, 2, 3, 1], rng=rng)
-    gw = rng.normal(size=(12, 12))
-    grads = tt_core_grads(cores, gw)
-    for k, g in enumerate(grads):
-        assert g.shape == cores[k].shape
-        for idx in [(0, 1, 1, 0), tuple(s - 1 for s in g.shape)]:
-            c = [a.copy() for a in cores]
-            c[k][idx] += 1e-6
-            fp = np.sum(gw * tt_to_dense(c))
-            c[k][idx] -= 2e-6
-            fm = np.sum(gw * tt_to_dense(c))
-            assert abs((fp - fm) / 2e-6 - g[idx]) < 1e-6 * max(1, abs(g[idx]))
+TT_LAYER = {"kind": "tt", "in_features": 12, "out_features": 6, "in_modes": [3, 4],
+            "out_modes": [2, 3], "ranks": 2, "bias": True, "activation": "tanh"}
 
 
-TT_LAYERS = [{"kind": "tt", "in_features": 12, "out_features": 6, "in_modes": [3, 4],
-              "out_modes": [2, 3], "ranks": 2, "bias": True, "activation": "tanh"},
-             dense(6, 3, "none")]
-
-
-@pytest.mark.parametrize("cfg", [
-    make_cfg("bp"), make_cfg("bp", TT_LAYERS), cnn_cfg("bp"),
-    rnn_cfg("bp"), rnn_cfg("bp", rnn_readout="mean"),
-    make_cfg("bp", [dense(9, 3, "none")], {**RNN_LOCAL, "rnn_readout": "mean", "rnn_windows": 3}),
-    make_cfg("bp", train={"loss": "mse"})],
-    ids=["mlp", "tt", "cnn", "rnn", "rnn-mean", "rnn-windows", "mse"])
-def test_bp_reference_matches_finite_differences(cfg):
+@pytest.mark.parametrize("case", ["mlp", "tt", "cnn", "rnn", "rnn-mean", "rnn-windows", "mse"])
+def test_bp_reference_matches_finite_differences(case, make_cfg, dense, cnn_cfg, rnn_cfg):
+    cfg = {
+        "mlp": lambda: make_cfg("bp"),
+        "tt": lambda: make_cfg("bp", [TT_LAYER, dense(6, 3, "none")]),
+        "cnn": lambda: cnn_cfg("bp"),
+        "rnn": lambda: rnn_cfg("bp"),
+        "rnn-mean": lambda: rnn_cfg("bp", rnn_readout="mean"),
+        "rnn-windows": lambda: make_cfg("bp", [dense(9, 3, "none")],
+                                        {**RNN_LOCAL, "rnn_readout": "mean", "rnn_windows": 3}),
+        "mse": lambda: make_cfg("bp", train={"loss": "mse"}),
+    }[case]()
     m = LocalMethod(cfg)
     if cfg.local.arch == "mlp":
         x = np.random.default_rng(1).random((4, cfg.layers[0].in_features))
@@ -188,7 +171,7 @@ def test_bp_reference_matches_finite_differences(cfg):
     perturb_check(m, f, grads, picks=3)
 
 
-def test_rnn_window_readout_is_the_window_means_in_time_order():
+def test_rnn_window_readout_is_the_window_means_in_time_order(make_cfg, dense, rnn_cfg):
     """``rnn_windows = 3`` over 6 steps: the head reads [mean(s_0, s_1), mean(s_2, s_3),
     mean(s_4, s_5)] of the top layer; 1 window is the plain mean over time."""
     cfg = make_cfg("tpsgd", [dense(9, 3, "none")],
@@ -206,18 +189,18 @@ def test_rnn_window_readout_is_the_window_means_in_time_order():
     ({"rnn_readout": "mean", "rnn_windows": 4}, "local.rnn_windows"),  # 4 does not divide 6
     ({"rnn_readout": "last", "rnn_windows": 2}, "local.rnn_windows"),
     ({"rnn_readout": "mean", "rnn_windows": 2}, "layers[0].in_features")])  # head needs 6
-def test_rnn_windows_errors_name_the_field(local, field):
+def test_rnn_windows_errors_name_the_field(local, field, make_cfg, dense):
     with pytest.raises(ConfigError, match=re.escape(field)):
         LocalMethod(make_cfg("tpsgd", [dense(3, 3, "none")], {**RNN_LOCAL, **local}))
 
 
-def test_tt_local_gradient_matches_finite_differences():
-    m = LocalMethod(make_cfg(layers=TT_LAYERS, local={"target_amp": 0.5}))
+def test_tt_local_gradient_matches_finite_differences(make_cfg, dense):
+    m = LocalMethod(make_cfg(layers=[TT_LAYER, dense(6, 3, "none")], local={"target_amp": 0.5}))
     x = np.random.default_rng(2).random((4, 12))
     check_local_stage(m, 0, x, np.array([0, 1, 2, 0]))
 
 
-def test_drtp_and_tpsgd_are_one_family():
+def test_drtp_and_tpsgd_are_one_family(make_cfg):
     """tpSGD-MSE with amplitude a = a * grad of (lam/2)|y|^2 - <y, s>, lam = 1/a; DRTP: lam = 0."""
     a = 3.0
     tp = LocalMethod(make_cfg("tpsgd", local={"target_amp": a}))
@@ -235,18 +218,7 @@ def test_drtp_and_tpsgd_are_one_family():
     np.testing.assert_allclose(e_tp - e_dr, yk / b, atol=1e-12)  # the restoring term
 
 
-def test_lfsr_codes_are_regenerated_and_balanced():
-    a = projection_codes("lfsr", 7, 0, 4096, 10, np.float64)
-    b = projection_codes("lfsr", 7, 0, 4096, 10, np.float64)
-    np.testing.assert_array_equal(a, b)
-    assert set(np.unique(a)) == {-1.0, 1.0}
-    assert abs(a.mean()) < 0.05
-    cos = (a.T @ a) / 4096
-    assert np.max(np.abs(cos - np.eye(10))) < 0.1  # nearly orthogonal class codes
-    assert not np.array_equal(a, projection_codes("lfsr", 7, 1, 4096, 10, np.float64))
-
-
-def test_dfa_and_sdfa_signals():
+def test_dfa_and_sdfa_signals(make_cfg):
     m = LocalMethod(make_cfg("dfa", local={"target_amp": 2.0}))
     ms = LocalMethod(make_cfg("sdfa", local={"target_amp": 2.0}))
     x, y = batch(m)
@@ -259,7 +231,7 @@ def test_dfa_and_sdfa_signals():
     np.testing.assert_allclose(es, 2.0 * np.sign(dz) @ m.codes(0).T / b)
 
 
-def test_memory_accounting_from_arrays():
+def test_memory_accounting_from_arrays(make_cfg, dense):
     b = 8
     cfgs = {r: make_cfg(r, layers=[dense(20, 16), dense(16, 12), dense(12, 3, "none")],
                         train={"batch_size": b, "optimizer": "adam"},
@@ -287,7 +259,7 @@ def test_memory_accounting_from_arrays():
                                        + m["projection"])
 
 
-def test_cosine_logged_and_shallow_freezes_hidden():
+def test_cosine_logged_and_shallow_freezes_hidden(make_cfg):
     cfg = make_cfg("tpsgd", local={"cosine_every": 1})
     m = LocalMethod(cfg)
     x, y = batch(m, b=16)
@@ -303,7 +275,7 @@ def test_cosine_logged_and_shallow_freezes_hidden():
     assert not np.array_equal(sh.p["fc2.w"], before["fc2.w"])
 
 
-def test_arch_none_is_an_mlp():
+def test_arch_none_is_an_mlp(make_cfg):
     a = LocalMethod(make_cfg(local={"arch": "none"}))
     b = LocalMethod(make_cfg(local={"arch": "mlp"}))
     x, y = batch(a)
@@ -311,7 +283,7 @@ def test_arch_none_is_an_mlp():
     assert Config().local.arch == "none"
 
 
-def test_greedy_schedule_trains_one_stage_per_phase():
+def test_greedy_schedule_trains_one_stage_per_phase(make_cfg):
     m = LocalMethod(make_cfg("tpsgd", local={"schedule": "greedy", "greedy_epochs": 2}))
     x, y = batch(m, b=8)
     for epoch, moving in [(0, "fc0.w"), (3, "fc1.w"), (4, None)]:
@@ -336,7 +308,7 @@ def test_config_errors_name_the_field(d, match):
         Config.from_dict(d)
 
 
-def test_geometry_errors_name_the_field():
+def test_geometry_errors_name_the_field(make_cfg, dense):
     with pytest.raises(ConfigError, match=r"layers\[0\]\.in_features: 13 != 12"):
         LocalMethod(make_cfg(layers=[dense(13, 3, "none")], local=CNN_LOCAL))
     with pytest.raises(ConfigError, match=r"layers\[1\]\.activation: the output layer"):

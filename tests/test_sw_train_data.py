@@ -4,39 +4,39 @@ import shutil
 
 import numpy as np
 import pytest
-from datadir import dataset_root
 
 from fotrain.sw.train.data import DataError, data_dir, load
 
 
 @pytest.mark.parametrize("name", ["mnist", "fmnist"])
-def test_real_datasets_load(name):
-    ds = load(name, dataset_root())
+def test_real_datasets_load(name, dataset_root):
+    ds = load(name, dataset_root)
     assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
     assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int64
     assert sorted(np.unique(ds.y_test)) == list(range(10))
     assert 0 < ds.x_train.mean() < 255
 
 
-def copy_dataset(tmp_path):
-    src = dataset_root() / "mnist"
+@pytest.fixture
+def mnist_copy(tmp_path, dataset_root):
+    """A writable copy of the MNIST files in ``tmp_path / "mnist"``."""
     dst = tmp_path / "mnist"
-    shutil.copytree(src, dst)
+    shutil.copytree(dataset_root / "mnist", dst)
     for p in dst.iterdir():
         p.chmod(0o644)
     return dst
 
 
-def test_truncated_file_is_named(tmp_path):
-    dst = copy_dataset(tmp_path)
+def test_truncated_file_is_named(tmp_path, mnist_copy):
+    dst = mnist_copy
     f = dst / "t10k-labels-idx1-ubyte.gz"
     f.write_bytes(f.read_bytes()[:1000])
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\.gz: MD5 .* \(corrupt or trunc"):
         load("mnist", tmp_path)
 
 
-def test_corrupt_and_missing_files_are_named(tmp_path):
-    dst = copy_dataset(tmp_path)
+def test_corrupt_and_missing_files_are_named(tmp_path, mnist_copy):
+    dst = mnist_copy
     f = dst / "train-labels-idx1-ubyte.gz"
     data = bytearray(f.read_bytes())
     data[100] ^= 0xFF

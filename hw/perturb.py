@@ -45,8 +45,9 @@ def check_params(width: int, bits_per_cycle: int) -> None:
     if width not in GALOIS_TAPS:
         raise ConfigError(f"hardware.prng_width: {width} is not supported (3..64)")
     if not 1 <= bits_per_cycle <= width:
-        raise ConfigError(f"hardware.perturb_bits_per_cycle: {bits_per_cycle} is outside "
-                          f"1..{width}")
+        raise ConfigError(
+            f"hardware.perturb_bits_per_cycle: {bits_per_cycle} is outside 1..{width}"
+        )
 
 
 class PerturbGen(wiring.Component):
@@ -84,12 +85,14 @@ class PerturbGen(wiring.Component):
     def __init__(self, width: int = 32, bits_per_cycle: int = 8):
         self.width = width
         self.bits_per_cycle = bits_per_cycle
-        super().__init__({
-            "seed": In(width),
-            "load": In(1),
-            "en": In(1),
-            "bits": Out(stream.Signature(bits_per_cycle)),
-        })
+        super().__init__(
+            {
+                "seed": In(width),
+                "load": In(1),
+                "en": In(1),
+                "bits": Out(stream.Signature(bits_per_cycle)),
+            }
+        )
 
     @classmethod
     def from_config(cls, cfg: Config) -> "PerturbGen":

@@ -129,8 +129,11 @@ class EnginePlan:
         load_window = sum(1 + c.issues + FLUSH_CYCLES for c in cores[1:])
         first = next(k for k, c in enumerate(cores) if c.dst == self.y_buffer)
         drain_window = sum(1 + c.issues + FLUSH_CYCLES for c in cores[:first]) + 1
-        return (len(cores) > 1 and self.n_in * self.lanes <= load_window
-                and self.n_out * self.lanes + 4 <= drain_window)
+        return (
+            len(cores) > 1
+            and self.n_in * self.lanes <= load_window
+            and self.n_out * self.lanes + 4 <= drain_window
+        )
 
     def batch_cycles(self, batch: int) -> int:
         """Cycles from the first ``x`` beat to the last ``y`` beat, both streams never stalled.
@@ -162,17 +165,22 @@ def make_plan(cfg: Config, layer: int = 0, *, activation: str | None = None) -> 
         raise ConfigError(f"layer: {layer!r} is not an index into the {len(cfg.layers)} layers")
     lc = cfg.layers[layer]
     if lc.kind != "tt":
-        raise ConfigError(f"layers[{layer}].kind: the TT engine needs a 'tt' layer, got "
-                          f"{lc.kind!r}")
+        raise ConfigError(
+            f"layers[{layer}].kind: the TT engine needs a 'tt' layer, got {lc.kind!r}"
+        )
     act = lc.activation if activation is None else activation
     if act not in FUSED_ACTIVATIONS:
-        raise ConfigError(f"layers[{layer}].activation: {act!r} cannot be fused into the TT engine "
-                          f"(supported: {', '.join(FUSED_ACTIVATIONS)}); build it with "
-                          "activation='none' and apply it outside")
+        raise ConfigError(
+            f"layers[{layer}].activation: {act!r} cannot be fused into the TT engine "
+            f"(supported: {', '.join(FUSED_ACTIVATIONS)}); build it with "
+            "activation='none' and apply it outside"
+        )
     f = cfg.formats
     if lc.bias and f.weight.frac < 0:
-        raise ConfigError(f"formats.weight.frac: {f.weight.frac} < 0 cannot align a bias "
-                          "(shift_left needs n >= 0)")
+        raise ConfigError(
+            f"formats.weight.frac: {f.weight.frac} < 0 cannot align a bias "
+            "(shift_left needs n >= 0)"
+        )
     for name in ("weight", "act", "acc"):
         fmt = getattr(f, name)
         if not isinstance(fmt.rounding, Rounding) or not isinstance(fmt.overflow, Overflow):
@@ -182,10 +190,28 @@ def make_plan(cfg: Config, layer: int = 0, *, activation: str | None = None) -> 
     cores, base = [], 0
     for k in range(d):
         r0, n, m, r1 = ranks[k], ins[k], outs[k], ranks[k + 1]
-        cores.append(CorePlan(r0=r0, n=n, m=m, r1=r1, K=r0 * n, M=m * r1,
-                              R=math.prod(outs[:k]) * math.prod(ins[k + 1:]), g_base=base,
-                              src=-1 if k == 0 else (k - 1) % 2, dst=k % 2))
+        cores.append(
+            CorePlan(
+                r0=r0,
+                n=n,
+                m=m,
+                r1=r1,
+                K=r0 * n,
+                M=m * r1,
+                R=math.prod(outs[:k]) * math.prod(ins[k + 1 :]),
+                g_base=base,
+                src=-1 if k == 0 else (k - 1) % 2,
+                dst=k % 2,
+            )
+        )
         base += r0 * n * m * r1
     need = max(f.acc_bits_needed(c.K, bias=lc.bias and k == d - 1) for k, c in enumerate(cores))
-    return EnginePlan(cfg=cfg, layer=lc, lanes=cfg.hardware.lanes, cores=tuple(cores),
-                      bias=lc.bias, activation=act, acc_bits=min(need, f.acc.width))
+    return EnginePlan(
+        cfg=cfg,
+        layer=lc,
+        lanes=cfg.hardware.lanes,
+        cores=tuple(cores),
+        bias=lc.bias,
+        activation=act,
+        acc_bits=min(need, f.acc.width),
+    )

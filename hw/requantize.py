@@ -45,7 +45,7 @@ def overflow_expr(v, dst: QFormat):
     ``[dst.min_code, dst.max_code]`` (SAT_SYM's ``min_code`` is ``-max_code``).
     """
     if dst.overflow is Overflow.WRAP:
-        return v[:dst.width].as_signed()
+        return v[: dst.width].as_signed()
     lo, hi = dst.min_code, dst.max_code
     return Mux(v > hi, hi, Mux(v < lo, lo, v))
 
@@ -93,12 +93,12 @@ class Requantize(wiring.Component):
         # created but never elaborated.
         for what, fmt in (("src", src), ("dst", dst)):
             if not fmt.signed:
-                raise ConfigError(f"requantize {what}: {fmt} is unsigned; only signed formats "
-                                  "are supported")
+                raise ConfigError(
+                    f"requantize {what}: {fmt} is unsigned; only signed formats are supported"
+                )
         return super().__new__(cls, src_loc_at=1)
 
-    def __init__(self, src: QFormat, dst: QFormat, *, width: int | None = None,
-                 relu: bool = False):
+    def __init__(self, src: QFormat, dst: QFormat, *, width: int | None = None, relu: bool = False):
         self.src, self.dst = src, dst
         self.width = src.width if width is None else width
         self.has_relu = relu

@@ -53,14 +53,21 @@ def _formats(rng: np.random.Generator, max_k: int, bias: bool) -> FormatConfig:
     ovf = [Overflow.WRAP, Overflow.SAT, Overflow.SAT_SYM]
     act = QFormat(aw, af, rounding=rnd[int(rng.integers(3))], overflow=ovf[int(rng.integers(3))])
     weight = QFormat(ww, wf, rounding="RND", overflow="SAT")
-    need = FormatConfig(weight=weight, act=act,
-                        acc=QFormat(60, af + wf)).acc_bits_needed(max_k, bias)
+    need = FormatConfig(weight=weight, act=act, acc=QFormat(60, af + wf)).acc_bits_needed(
+        max_k, bias
+    )
     acc = QFormat(need + int(rng.integers(0, 3)), af + wf, rounding="RND", overflow="SAT")
     return FormatConfig(weight=weight, act=act, acc=acc)
 
 
-def random_case(rng: np.random.Generator, *, max_io: int = 64, max_macs: int = 1500,
-                max_batch: int = 20, name: str = "random") -> TTCase:
+def random_case(
+    rng: np.random.Generator,
+    *,
+    max_io: int = 64,
+    max_macs: int = 1500,
+    max_batch: int = 20,
+    name: str = "random",
+) -> TTCase:
     """One random case; ``max_io`` bounds ``prod n`` and ``prod m``, ``max_macs`` the MACs of
     one sample."""
     while True:
@@ -70,10 +77,15 @@ def random_case(rng: np.random.Generator, *, max_io: int = 64, max_macs: int = 1
         ranks = [1] + [int(v) for v in rng.integers(1, 9, size=d - 1)] + [1]
         if math.prod(ins) > max_io or math.prod(outs) > max_io:
             continue
-        layer = LayerConfig(math.prod(ins), math.prod(outs), in_modes=tuple(ins),
-                            out_modes=tuple(outs), ranks=tuple(ranks),
-                            bias=bool(rng.random() < 0.4),
-                            activation="relu" if rng.random() < 0.2 else "none")
+        layer = LayerConfig(
+            math.prod(ins),
+            math.prod(outs),
+            in_modes=tuple(ins),
+            out_modes=tuple(outs),
+            ranks=tuple(ranks),
+            bias=bool(rng.random() < 0.4),
+            activation="relu" if rng.random() < 0.2 else "none",
+        )
         if layer.macs(1) > max_macs:
             continue
         lanes = int(rng.integers(1, 17))
@@ -95,8 +107,14 @@ def random_case(rng: np.random.Generator, *, max_io: int = 64, max_macs: int = 1
 
 
 def _case(name, ins, outs, ranks, fmts, lanes, batch, fill, *, bias=False) -> TTCase:
-    layer = LayerConfig(math.prod(ins), math.prod(outs), in_modes=tuple(ins),
-                        out_modes=tuple(outs), ranks=tuple(ranks), bias=bias)
+    layer = LayerConfig(
+        math.prod(ins),
+        math.prod(outs),
+        in_modes=tuple(ins),
+        out_modes=tuple(outs),
+        ranks=tuple(ranks),
+        bias=bias,
+    )
     cfg = Config(name=name, layers=(layer,), formats=fmts, hardware=HardwareConfig(lanes=lanes))
     shapes = tt_core_shapes(ins, outs, ranks)
     cores = [fill(fmts.weight, s) for s in shapes]
@@ -108,9 +126,12 @@ def _case(name, ins, outs, ranks, fmts, lanes, batch, fill, *, bias=False) -> TT
 def edge_cases() -> list[TTCase]:
     """Corner cases: zeros, extreme codes, rank 1, single-mode cores, one core, one lane."""
     f16 = FormatConfig()
-    f8 = FormatConfig(weight=QFormat(8, 6, rounding="RND", overflow="SAT"),
-                      act=QFormat(8, 4, rounding="RND_CONV", overflow="SAT_SYM"),
-                      acc=QFormat(22, 10))
+    f8 = FormatConfig(
+        weight=QFormat(8, 6, rounding="RND", overflow="SAT"),
+        act=QFormat(8, 4, rounding="RND_CONV", overflow="SAT_SYM"),
+        acc=QFormat(22, 10),
+    )
+
     def zeros(f, s):
         return np.zeros(s, np.int64)
 

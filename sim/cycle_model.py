@@ -65,8 +65,13 @@ class EngineCycleModel:
         idle = self.st == _WAIT and self.core == 0
         return CycleOutputs(
             w_ready=int(idle and (not self.x_full or self.w_addr != 0)),
-            x_ready=int(not self.x_full), y_valid=self.y_valid, y_last=self.y_last,
-            issue=int(self.st == _ISSUE), core=self.core, busy=int(not idle))
+            x_ready=int(not self.x_full),
+            y_valid=self.y_valid,
+            y_last=self.y_last,
+            issue=int(self.st == _ISSUE),
+            core=self.core,
+            busy=int(not idle),
+        )
 
     def quiet_issue_cycles(self, x_can_send: bool, w_can_send: bool) -> int:
         """Cycles from now in which nothing but the issue counter can change (0 if none).
@@ -75,8 +80,16 @@ class EngineCycleModel:
         no weights are offered and the drain is idle; a bench may then skip that many cycles
         with :meth:`skip_issue` instead of stepping each one.
         """
-        if (self.st != _ISSUE or self.remaining <= 2 or (x_can_send and not self.x_full)
-                or w_can_send or self.d_active or self.y_valid or self.d1_valid or self.q_valid):
+        if (
+            self.st != _ISSUE
+            or self.remaining <= 2
+            or (x_can_send and not self.x_full)
+            or w_can_send
+            or self.d_active
+            or self.y_valid
+            or self.d1_valid
+            or self.q_valid
+        ):
             return 0
         return self.remaining - 2
 
@@ -88,8 +101,9 @@ class EngineCycleModel:
         self.issues += n
         self.cycle += n
 
-    def step(self, *, w_valid: int = 0, x_valid: int = 0, x_last: int = 0,
-             y_ready: int = 0) -> CycleOutputs:
+    def step(
+        self, *, w_valid: int = 0, x_valid: int = 0, x_last: int = 0, y_ready: int = 0
+    ) -> CycleOutputs:
         """Advance one clock edge; return the outputs that held during the cycle."""
         p = self.plan
         out = self.outputs()
@@ -100,8 +114,7 @@ class EngineCycleModel:
             if self.x_j == p.n_in - 1:
                 nxt["x_j"] = 0
                 if self.x_l == p.lanes - 1 or x_last:
-                    nxt.update(x_full=1, ld_lanes=self.x_l + 1, ld_last=int(bool(x_last)),
-                               x_l=0)
+                    nxt.update(x_full=1, ld_lanes=self.x_l + 1, ld_last=int(bool(x_last)), x_l=0)
                 else:
                     nxt["x_l"] = self.x_l + 1
             else:
@@ -131,8 +144,14 @@ class EngineCycleModel:
                 else:
                     nxt["core"] = self.core + 1
         if not self.y_valid or y_ready:  # the three drain stages shift together
-            nxt.update(y_valid=self.q_valid, y_final=self.q_fin, y_last=self.q_last,
-                       q_valid=self.d1_valid, q_fin=self.d1_fin, q_last=self.d1_last)
+            nxt.update(
+                y_valid=self.q_valid,
+                y_final=self.q_fin,
+                y_last=self.q_last,
+                q_valid=self.d1_valid,
+                q_fin=self.d1_fin,
+                q_last=self.d1_last,
+            )
             if self.d_active:
                 fin = self.d_l == self.d_lanes - 1 and self.d_i == p.n_out - 1
                 nxt.update(d1_valid=1, d1_fin=int(fin), d1_last=int(fin and self.d_last))
@@ -149,8 +168,7 @@ class EngineCycleModel:
         if self.y_valid and y_ready and self.y_final:
             nxt["d_busy"] = 0
         if drain_start:
-            nxt.update(d_busy=1, d_active=1, d_l=0, d_i=0, d_lanes=self.c_lanes,
-                       d_last=self.c_last)
+            nxt.update(d_busy=1, d_active=1, d_l=0, d_i=0, d_lanes=self.c_lanes, d_last=self.c_last)
         self.__dict__.update(nxt)
         self.cycle += 1
         return out

@@ -23,15 +23,30 @@ from fotrain.sw.tt import check_cores
 
 from .streams import stream_drain, stream_send
 
-__all__ = ["Lockstep", "TTRun", "check_codes", "engine_config", "rtl_perturb_words",
-           "rtl_tt_forward", "rtl_tt_lockstep", "rtl_tt_run", "weight_words", "x_beats"]
+__all__ = [
+    "Lockstep",
+    "TTRun",
+    "check_codes",
+    "engine_config",
+    "rtl_perturb_words",
+    "rtl_tt_forward",
+    "rtl_tt_lockstep",
+    "rtl_tt_run",
+    "weight_words",
+    "x_beats",
+]
 
 _CLOCK = 1e-6
 
 
-def engine_config(cores: Sequence[npt.ArrayLike], formats: Config | FormatConfig, *,
-                  bias: bool = False, lanes: int | None = None,
-                  activation: str = "none") -> Config:
+def engine_config(
+    cores: Sequence[npt.ArrayLike],
+    formats: Config | FormatConfig,
+    *,
+    bias: bool = False,
+    lanes: int | None = None,
+    activation: str = "none",
+) -> Config:
     """The one-layer :class:`Config` that describes ``cores`` with these formats and lanes."""
     ins, outs, ranks = check_cores(cores)
     if isinstance(formats, Config):
@@ -40,14 +55,21 @@ def engine_config(cores: Sequence[npt.ArrayLike], formats: Config | FormatConfig
         fmts, hw = formats, HardwareConfig()
     if lanes is not None:
         hw = HardwareConfig(**{**hw.to_dict(), "lanes": lanes})
-    layer = LayerConfig(math.prod(ins), math.prod(outs), in_modes=tuple(ins),
-                        out_modes=tuple(outs), ranks=tuple(ranks), bias=bias,
-                        activation=activation)
+    layer = LayerConfig(
+        math.prod(ins),
+        math.prod(outs),
+        in_modes=tuple(ins),
+        out_modes=tuple(outs),
+        ranks=tuple(ranks),
+        bias=bias,
+        activation=activation,
+    )
     return Config(name="rtl", layers=(layer,), formats=fmts, hardware=hw)
 
 
-def check_codes(cfg: Config, cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
-                bias: npt.ArrayLike | None) -> None:
+def check_codes(
+    cfg: Config, cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, bias: npt.ArrayLike | None
+) -> None:
     """Raise :class:`FotrainError` unless every code fits the port it is streamed into."""
     f = cfg.formats
     items = [(f"cores[{k}]", g, f.weight) for k, g in enumerate(cores)]
@@ -56,8 +78,9 @@ def check_codes(cfg: Config, cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
         c = np.asarray(codes, dtype=np.int64)
         lo, hi = -(1 << (fmt.width - 1)), (1 << (fmt.width - 1)) - 1
         if c.size and (c.min() < lo or c.max() > hi):
-            raise FotrainError(f"{what}: codes {c.min()}..{c.max()} do not fit {fmt.width} bits "
-                               f"({fmt})")
+            raise FotrainError(
+                f"{what}: codes {c.min()}..{c.max()} do not fit {fmt.width} bits ({fmt})"
+            )
 
 
 def weight_words(cores: Sequence[npt.ArrayLike], bias: npt.ArrayLike | None = None) -> list[int]:
@@ -83,18 +106,26 @@ class TTRun:
     issue_cycles: int  #: cycles with a MAC issue (``-1`` when not counted)
 
 
-def rtl_tt_run(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
-               formats: Config | FormatConfig, *, bias: npt.ArrayLike | None = None,
-               lanes: int | None = None, activation: str = "none", idle=None, stall=None,
-               count_issues: bool = False, vcd: str | None = None) -> TTRun:
+def rtl_tt_run(
+    cores: Sequence[npt.ArrayLike],
+    x: npt.ArrayLike,
+    formats: Config | FormatConfig,
+    *,
+    bias: npt.ArrayLike | None = None,
+    lanes: int | None = None,
+    activation: str = "none",
+    idle=None,
+    stall=None,
+    count_issues: bool = False,
+    vcd: str | None = None,
+) -> TTRun:
     """Simulate :class:`~fotrain.hw.tt.TTEngine` on ``x`` and return outputs and cycle counts."""
     from amaranth.sim import Simulator
 
     from fotrain.hw.tt import TTEngine
 
     x = np.asarray(x, dtype=np.int64)
-    cfg = engine_config(cores, formats, bias=bias is not None, lanes=lanes,
-                        activation=activation)
+    cfg = engine_config(cores, formats, bias=bias is not None, lanes=lanes, activation=activation)
     if x.ndim != 2 or x.shape[1] != cfg.in_features or x.shape[0] < 1:
         raise FotrainError(f"x: shape {x.shape} does not match (batch >= 1, {cfg.in_features})")
     check_codes(cfg, cores, x, bias)
@@ -128,8 +159,11 @@ def rtl_tt_run(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     if count_issues:
         sim.add_testbench(issues, background=True)
     slow = 1 + 4 * (any(pattern_list(idle)) + any(pattern_list(stall)))
-    budget = (plan.batch_cycles(x.shape[0]) + len(weight_words(cores, bias))
-              + (cfg.in_features + cfg.out_features) * x.shape[0]) * 2 * slow + 1000
+    budget = (
+        plan.batch_cycles(x.shape[0])
+        + len(weight_words(cores, bias))
+        + (cfg.in_features + cfg.out_features) * x.shape[0]
+    ) * 2 * slow + 1000
     if vcd:
         with sim.write_vcd(vcd):
             sim.run_until(budget * _CLOCK)
@@ -143,8 +177,9 @@ def rtl_tt_run(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     if lasts != [0] * (count - 1) + [1]:
         raise RuntimeError("rtl_tt_run: y.last is not set on exactly the final beat")
     x_ticks, y_ticks = result["x_ticks"], result["y_ticks"]
-    return TTRun(y=y, cycles=y_ticks[-1] - x_ticks[0] + 1,
-                 issue_cycles=int(result.get("issues", -1)))
+    return TTRun(
+        y=y, cycles=y_ticks[-1] - x_ticks[0] + 1, issue_cycles=int(result.get("issues", -1))
+    )
 
 
 def pattern_list(spec) -> list[int]:
@@ -156,13 +191,21 @@ def pattern_list(spec) -> list[int]:
     return [1]  # an arbitrary iterator: assume it stalls
 
 
-def rtl_tt_forward(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
-                   formats: Config | FormatConfig, *, bias: npt.ArrayLike | None = None,
-                   lanes: int | None = None, activation: str = "none", idle=None,
-                   stall=None) -> npt.NDArray[np.int64]:
+def rtl_tt_forward(
+    cores: Sequence[npt.ArrayLike],
+    x: npt.ArrayLike,
+    formats: Config | FormatConfig,
+    *,
+    bias: npt.ArrayLike | None = None,
+    lanes: int | None = None,
+    activation: str = "none",
+    idle=None,
+    stall=None,
+) -> npt.NDArray[np.int64]:
     """Twin of ``tt_forward_fixed``: the engine's ``y`` codes, shape ``(B, prod m)``."""
-    return rtl_tt_run(cores, x, formats, bias=bias, lanes=lanes, activation=activation,
-                      idle=idle, stall=stall).y
+    return rtl_tt_run(
+        cores, x, formats, bias=bias, lanes=lanes, activation=activation, idle=idle, stall=stall
+    ).y
 
 
 @dataclass
@@ -175,10 +218,18 @@ class Lockstep:
     mismatches: list[str]  #: first differences between the RTL and the cycle model
 
 
-def rtl_tt_lockstep(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
-                    formats: Config | FormatConfig, *, bias: npt.ArrayLike | None = None,
-                    lanes: int | None = None, activation: str = "none", idle=None, stall=None,
-                    max_mismatches: int = 10) -> Lockstep:
+def rtl_tt_lockstep(
+    cores: Sequence[npt.ArrayLike],
+    x: npt.ArrayLike,
+    formats: Config | FormatConfig,
+    *,
+    bias: npt.ArrayLike | None = None,
+    lanes: int | None = None,
+    activation: str = "none",
+    idle=None,
+    stall=None,
+    max_mismatches: int = 10,
+) -> Lockstep:
     """Drive the engine cycle by cycle and compare every handshake with the cycle model.
 
     Weights and inputs are offered from cycle 0 (``x`` with ``idle`` gaps before beats, held
@@ -194,8 +245,7 @@ def rtl_tt_lockstep(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     from .streams import pattern
 
     x = np.asarray(x, dtype=np.int64)
-    cfg = engine_config(cores, formats, bias=bias is not None, lanes=lanes,
-                        activation=activation)
+    cfg = engine_config(cores, formats, bias=bias is not None, lanes=lanes, activation=activation)
     check_codes(cfg, cores, x, bias)
     dut = TTEngine.from_config(cfg)
     model = EngineCycleModel(dut.plan)
@@ -204,8 +254,12 @@ def rtl_tt_lockstep(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     gaps, holds = pattern(idle), pattern(stall)
     res = Lockstep(y=np.zeros(0, np.int64), cycles=0, issues=0, mismatches=[])
     names = ("w_ready", "x_ready", "y_valid", "y_last", "issue", "core", "busy")
-    limit = 4 * dut.plan.batch_cycles(x.shape[0]) * (1 + 4 * (idle is not None)
-                                                      + 4 * (stall is not None)) + 10_000
+    limit = (
+        4
+        * dut.plan.batch_cycles(x.shape[0])
+        * (1 + 4 * (idle is not None) + 4 * (stall is not None))
+        + 10_000
+    )
 
     async def bench(ctx):
         wi = xi = 0
@@ -225,16 +279,25 @@ def rtl_tt_lockstep(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
             ctx.set(dut.x.valid, xv)
             yr = int(not next(holds))
             ctx.set(dut.y.ready, yr)
-            rtl = (ctx.get(dut.w.ready), ctx.get(dut.x.ready), ctx.get(dut.y.valid),
-                   ctx.get(dut.y.payload.last), ctx.get(dut.issue), ctx.get(dut.core),
-                   ctx.get(dut.busy))
-            want = model.step(w_valid=wv, x_valid=xv, x_last=xs[xi]["last"] if xv else 0,
-                              y_ready=yr)
+            rtl = (
+                ctx.get(dut.w.ready),
+                ctx.get(dut.x.ready),
+                ctx.get(dut.y.valid),
+                ctx.get(dut.y.payload.last),
+                ctx.get(dut.issue),
+                ctx.get(dut.core),
+                ctx.get(dut.busy),
+            )
+            want = model.step(
+                w_valid=wv, x_valid=xv, x_last=xs[xi]["last"] if xv else 0, y_ready=yr
+            )
             ref = tuple(getattr(want, n) for n in names)
             if rtl != ref and len(res.mismatches) < max_mismatches:
-                diff = ", ".join(f"{n} rtl {a} model {b}" for n, a, b in zip(names, rtl, ref,
-                                                                              strict=True)
-                                 if a != b)
+                diff = ", ".join(
+                    f"{n} rtl {a} model {b}"
+                    for n, a, b in zip(names, rtl, ref, strict=True)
+                    if a != b
+                )
                 res.mismatches.append(f"cycle {cycle}: {diff}")
             res.issues += rtl[4]
             if wv and rtl[0]:
@@ -260,8 +323,9 @@ def rtl_tt_lockstep(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
     return res
 
 
-def rtl_perturb_words(seed: int, beats: int, bits_per_cycle: int, width: int = 32, *,
-                      stall=None) -> npt.NDArray[np.uint64]:
+def rtl_perturb_words(
+    seed: int, beats: int, bits_per_cycle: int, width: int = 32, *, stall=None
+) -> npt.NDArray[np.uint64]:
     """Twin of ``perturb_words``: the first ``beats`` payloads of :class:`PerturbGen`."""
     from amaranth.sim import Simulator
 

@@ -23,8 +23,9 @@ __all__ = ["network_grad", "tt_backward"]
 FloatArray = npt.NDArray[np.float64]
 
 
-def tt_backward(cores: list[FloatArray], core_inputs: list[FloatArray], gz: FloatArray,
-                need_input: bool = True) -> tuple[list[FloatArray], FloatArray | None]:
+def tt_backward(
+    cores: list[FloatArray], core_inputs: list[FloatArray], gz: FloatArray, need_input: bool = True
+) -> tuple[list[FloatArray], FloatArray | None]:
     """Gradients of a TT layer: ``gz = dL/dz (B, M)`` -> ``([dL/dG_k], dL/dx (B, N))``.
 
     ``core_inputs`` are the matrices cached by the forward pass (``cache=`` of
@@ -37,10 +38,9 @@ def tt_backward(cores: list[FloatArray], core_inputs: list[FloatArray], gz: Floa
     grads: list[FloatArray] = [np.empty(0)] * d
     for k in range(d - 1, -1, -1):
         r0, n, m, r1 = shapes[k]
-        rest = math.prod(sh[1] for sh in shapes[k + 1:])
+        rest = math.prod(sh[1] for sh in shapes[k + 1 :])
         i_done = math.prod(modes[:k])
-        g_out = np.ascontiguousarray(g.reshape(r1, rest, i_done, m, batch).transpose(3, 0, 1, 2,
-                                                                                    4))
+        g_out = np.ascontiguousarray(g.reshape(r1, rest, i_done, m, batch).transpose(3, 0, 1, 2, 4))
         g_out = g_out.reshape(m * r1, rest * i_done * batch)
         grads[k] = (g_out @ core_inputs[k].T).T.reshape(r0, n, m, r1)
         if k or need_input:
@@ -49,8 +49,9 @@ def tt_backward(cores: list[FloatArray], core_inputs: list[FloatArray], gz: Floa
     return grads, gx
 
 
-def network_grad(cfg: Config, params: dict[str, FloatArray], x: FloatArray,
-                 y: npt.NDArray[np.int64]) -> tuple[float, dict[str, FloatArray]]:
+def network_grad(
+    cfg: Config, params: dict[str, FloatArray], x: FloatArray, y: npt.NDArray[np.int64]
+) -> tuple[float, dict[str, FloatArray]]:
     """Batch-mean loss (``cfg.train.loss``) and its exact gradient for every parameter."""
     caches: dict[int, Any] = {}
     out = network_forward(cfg, params, x, caches=caches)

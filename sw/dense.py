@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import FotrainError
-from .qformat import OverflowStats, mac, requantize
+from .qarith import mac
+from .qformat import OverflowStats, requantize
 
 __all__ = ["dense_forward", "dense_forward_fixed", "dense_init"]
 
@@ -26,8 +27,9 @@ def _check(w: np.ndarray, x: np.ndarray) -> None:
         raise FotrainError(f"x: shape {x.shape} does not match (batch, {w.shape[1]})")
 
 
-def dense_forward(w: npt.ArrayLike, x: npt.ArrayLike,
-                  bias: npt.ArrayLike | None = None) -> npt.NDArray[np.float64]:
+def dense_forward(
+    w: npt.ArrayLike, x: npt.ArrayLike, bias: npt.ArrayLike | None = None
+) -> npt.NDArray[np.float64]:
     """Float ``x @ w.T (+ bias)``."""
     w, x = np.asarray(w, np.float64), np.asarray(x, np.float64)
     _check(w, x)
@@ -35,9 +37,14 @@ def dense_forward(w: npt.ArrayLike, x: npt.ArrayLike,
     return y + np.asarray(bias, np.float64) if bias is not None else y
 
 
-def dense_forward_fixed(w: npt.ArrayLike, x: npt.ArrayLike, formats, *,
-                        bias: npt.ArrayLike | None = None,
-                        stats: OverflowStats | None = None) -> npt.NDArray[np.int64]:
+def dense_forward_fixed(
+    w: npt.ArrayLike,
+    x: npt.ArrayLike,
+    formats,
+    *,
+    bias: npt.ArrayLike | None = None,
+    stats: OverflowStats | None = None,
+) -> npt.NDArray[np.int64]:
     """Bit-exact integer ``x @ w.T (+ bias)``: codes in, ``formats.act`` codes out."""
     w, x = np.asarray(w, np.int64), np.asarray(x, np.int64)
     _check(w, x)
@@ -48,7 +55,8 @@ def dense_forward_fixed(w: npt.ArrayLike, x: npt.ArrayLike, formats, *,
     return requantize(acc, fc, fa, stats=stats, site="dense.out")
 
 
-def dense_init(out_features: int, in_features: int, *, rng: np.random.Generator,
-               gain: float = 2.0) -> npt.NDArray[np.float64]:
+def dense_init(
+    out_features: int, in_features: int, *, rng: np.random.Generator, gain: float = 2.0
+) -> npt.NDArray[np.float64]:
     """Gaussian ``w`` with Kaiming variance ``gain / in_features``."""
     return rng.normal(0.0, math.sqrt(gain / in_features), size=(out_features, in_features))

@@ -49,5 +49,7 @@ def check_keys(d: dict[str, Any], cls: type, where: str) -> None:
     known = {f.name for f in fields(cls)}
     for key in d:
         if key not in known:
-            raise ConfigError(f"{where}{'.' if where else ''}{key}: unknown key "
-                              f"(known: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"{where}{'.' if where else ''}{key}: unknown key "
+                f"(known: {', '.join(sorted(known))})"
+            )

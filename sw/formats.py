@@ -47,9 +47,11 @@ class FormatConfig:
         for name in ("weight", "act", "acc"):
             object.__setattr__(self, name, format_from(getattr(self, name), name))
         if self.acc.frac != self.act.frac + self.weight.frac:
-            raise ConfigError(f"acc.frac: {self.acc.frac} != act.frac {self.act.frac} + "
-                              f"weight.frac {self.weight.frac} (products enter the "
-                              "accumulator unrounded)")
+            raise ConfigError(
+                f"acc.frac: {self.acc.frac} != act.frac {self.act.frac} + "
+                f"weight.frac {self.weight.frac} (products enter the "
+                "accumulator unrounded)"
+            )
         if not (self.act.signed and self.weight.signed and self.acc.signed):
             raise ConfigError("formats: weight, act and acc must be signed")
 
@@ -73,4 +75,3 @@ class FormatConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for TOML/JSON."""
         return {k: getattr(self, k).to_dict() for k in ("weight", "act", "acc")}
-

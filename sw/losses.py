@@ -29,15 +29,17 @@ def loss_per_query(kind: str, scores: FloatArray, y: npt.NDArray[np.int64]) -> F
     """Batch-mean loss for each leading query: ``scores (..., B, C)`` -> ``(...)``."""
     if kind == "ce":
         ls = _log_softmax(scores)
-        picked = np.take_along_axis(ls, np.broadcast_to(y[:, None], ls.shape[:-1] + (1,)),
-                                    axis=-1)[..., 0]
+        picked = np.take_along_axis(ls, np.broadcast_to(y[:, None], ls.shape[:-1] + (1,)), axis=-1)[
+            ..., 0
+        ]
         return -picked.mean(axis=-1)
     diff = scores - onehot(y, scores.shape[-1])
     return 0.5 * (diff**2).sum(axis=-1).mean(axis=-1)
 
 
-def loss_and_grad(kind: str, scores: FloatArray, y: npt.NDArray[np.int64]
-                  ) -> tuple[float, FloatArray]:
+def loss_and_grad(
+    kind: str, scores: FloatArray, y: npt.NDArray[np.int64]
+) -> tuple[float, FloatArray]:
     """Batch-mean loss and its gradient with respect to ``scores (B, C)``."""
     b = len(y)
     if kind == "ce":

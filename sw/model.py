@@ -53,15 +53,17 @@ def param_names(cfg: Config) -> list[str]:
     return names
 
 
-def init_params(cfg: Config, *, rng: np.random.Generator, gain: float = 2.0
-                ) -> dict[str, FloatArray]:
+def init_params(
+    cfg: Config, *, rng: np.random.Generator, gain: float = 2.0
+) -> dict[str, FloatArray]:
     """Kaiming-like initial parameters (TT cores via :func:`tt_init`), zero biases."""
     params: dict[str, FloatArray] = {}
     for i, layer in enumerate(cfg.layers):
         g = 1.0 if i == len(cfg.layers) - 1 else gain
         if layer.kind == "tt":
-            for k, core in enumerate(tt_init(layer.in_modes, layer.out_modes, layer.ranks,
-                                             rng=rng, gain=g)):
+            for k, core in enumerate(
+                tt_init(layer.in_modes, layer.out_modes, layer.ranks, rng=rng, gain=g)
+            ):
                 params[f"{i}.core{k}"] = core
         else:
             params[f"{i}.w"] = dense_init(layer.out_features, layer.in_features, rng=rng, gain=g)
@@ -88,10 +90,10 @@ def activate(name: str, z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floa
 @overload
 def activation_grad(name: str, z: FloatArray) -> FloatArray: ...
 @overload
-def activation_grad(name: str, z: npt.NDArray[np.floating[Any]]
-                    ) -> npt.NDArray[np.floating[Any]]: ...
-def activation_grad(name: str, z: npt.NDArray[np.floating[Any]]
-                    ) -> npt.NDArray[np.floating[Any]]:
+def activation_grad(
+    name: str, z: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.floating[Any]]: ...
+def activation_grad(name: str, z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
     """Derivative of :func:`activate` at ``z`` (same dtype as ``z``)."""
     if name == "relu":
         return (z > 0).astype(z.dtype)
@@ -102,20 +104,23 @@ def activation_grad(name: str, z: npt.NDArray[np.floating[Any]]
     return np.ones_like(z)
 
 
-def activate_fixed(name: str, codes: npt.NDArray[np.int64], fmt: QFormat,
-                   stats: OverflowStats | None = None) -> npt.NDArray[np.int64]:
+def activate_fixed(
+    name: str, codes: npt.NDArray[np.int64], fmt: QFormat, stats: OverflowStats | None = None
+) -> npt.NDArray[np.int64]:
     """Activation on ``fmt`` codes (see the module docstring)."""
     if name == "relu":
         return np.maximum(codes, 0)
     if name in ("tanh", "sin"):
         table = activation_lut(name, fmt)
         codes = np.asarray(codes, dtype=np.int64)
-        if table is None or (codes.size and (codes.min() < fmt.min_code
-                                             or codes.max() > fmt.max_code)):
+        if table is None or (
+            codes.size and (codes.min() < fmt.min_code or codes.max() > fmt.max_code)
+        ):
             # no table (wide format, or an entry saturates) or codes outside the format
             lut_fmt = fmt.with_(rounding=Rounding.RND)
-            return lut_fmt.quantize(activate(name, fmt.to_float(codes)), stats=stats,
-                                    site=f"act.{name}")
+            return lut_fmt.quantize(
+                activate(name, fmt.to_float(codes)), stats=stats, site=f"act.{name}"
+            )
         if stats is not None:
             stats.add(f"act.{name}", 0)
         return table[codes - fmt.min_code]
@@ -135,8 +140,9 @@ def activation_lut(name: str, fmt: QFormat) -> npt.NDArray[np.int64] | None:
         return None
     scratch = OverflowStats()
     codes = np.arange(fmt.min_code, fmt.max_code + 1, dtype=np.int64)
-    table = fmt.with_(rounding=Rounding.RND).quantize(activate(name, fmt.to_float(codes)),
-                                                      stats=scratch)
+    table = fmt.with_(rounding=Rounding.RND).quantize(
+        activate(name, fmt.to_float(codes)), stats=scratch
+    )
     if scratch.total:
         return None
     table.setflags(write=False)
@@ -157,9 +163,14 @@ def dense_equivalents(cfg: Config, params: dict[str, FloatArray]) -> dict[int, F
     return out
 
 
-def layer_linear(layer: LayerConfig, params: dict[str, FloatArray], i: int, h: FloatArray,
-                 cache: list | None = None, dense: dict[int, FloatArray] | None = None
-                 ) -> FloatArray:
+def layer_linear(
+    layer: LayerConfig,
+    params: dict[str, FloatArray],
+    i: int,
+    h: FloatArray,
+    cache: list | None = None,
+    dense: dict[int, FloatArray] | None = None,
+) -> FloatArray:
     """Float pre-activation ``z = h @ W.T + b`` of layer ``i`` (``cache`` gets TT core inputs;
     ``dense`` may supply an equivalent dense ``W``, see :func:`dense_equivalents`)."""
     if dense is not None and i in dense:
@@ -176,9 +187,15 @@ def layer_linear(layer: LayerConfig, params: dict[str, FloatArray], i: int, h: F
     return z
 
 
-def network_forward(cfg: Config, params: dict[str, FloatArray], x: FloatArray, *,
-                    start: int = 0, caches: dict[int, Any] | None = None,
-                    dense: dict[int, FloatArray] | None = None) -> FloatArray:
+def network_forward(
+    cfg: Config,
+    params: dict[str, FloatArray],
+    x: FloatArray,
+    *,
+    start: int = 0,
+    caches: dict[int, Any] | None = None,
+    dense: dict[int, FloatArray] | None = None,
+) -> FloatArray:
     """Float forward from layer ``start`` (``x`` is that layer's input) to the output.
 
     ``caches[i]`` (when given) receives ``{"h": input, "T": [core inputs], "z": pre-act}``.
@@ -194,18 +211,26 @@ def network_forward(cfg: Config, params: dict[str, FloatArray], x: FloatArray, *
     return h
 
 
-def quantize_params(cfg: Config, params: dict[str, FloatArray],
-                    stats: OverflowStats | None = None) -> dict[str, npt.NDArray[np.int64]]:
+def quantize_params(
+    cfg: Config, params: dict[str, FloatArray], stats: OverflowStats | None = None
+) -> dict[str, npt.NDArray[np.int64]]:
     """Weights/cores to ``formats.weight`` codes, biases to ``formats.act`` codes."""
     f = cfg.formats
-    return {k: (f.act if k.endswith(".bias") else f.weight).quantize(v, stats=stats,
-                                                                     site=f"quantize.{k}")
-            for k, v in params.items()}
+    return {
+        k: (f.act if k.endswith(".bias") else f.weight).quantize(
+            v, stats=stats, site=f"quantize.{k}"
+        )
+        for k, v in params.items()
+    }
 
 
-def network_forward_fixed(cfg: Config, qparams: dict[str, npt.NDArray[np.int64]],
-                          x_codes: npt.NDArray[np.int64], *,
-                          stats: OverflowStats | None = None) -> npt.NDArray[np.int64]:
+def network_forward_fixed(
+    cfg: Config,
+    qparams: dict[str, npt.NDArray[np.int64]],
+    x_codes: npt.NDArray[np.int64],
+    *,
+    stats: OverflowStats | None = None,
+) -> npt.NDArray[np.int64]:
     """Bit-exact integer forward: ``act`` codes in, ``act`` codes out."""
     f = cfg.formats
     h = x_codes

@@ -48,22 +48,68 @@ DEFAULT_WIDTH = 32
 
 #: Galois toggle masks with primitive characteristic polynomials (fewest taps, smallest mask).
 GALOIS_TAPS: dict[int, int] = {
-    3: 0x5, 4: 0x9, 5: 0x12, 6: 0x21,
-    7: 0x41, 8: 0xC3, 9: 0x108, 10: 0x204,
-    11: 0x402, 12: 0x883, 13: 0x1013, 14: 0x2803,
-    15: 0x4001, 16: 0x8805, 17: 0x10004, 18: 0x20040,
-    19: 0x40013, 20: 0x80004, 21: 0x100002, 22: 0x200001,
-    23: 0x400010, 24: 0x800043, 25: 0x1000004, 26: 0x2000023,
-    27: 0x4000013, 28: 0x8000004, 29: 0x10000002, 30: 0x20400003,
-    31: 0x40000004, 32: 0x80200003, 33: 0x100001000, 34: 0x204000003,
-    35: 0x400000002, 36: 0x800000400, 37: 0x1000000103, 38: 0x2000001005,
-    39: 0x4000000008, 40: 0x8400000003, 41: 0x10000000004, 42: 0x20010000003,
-    43: 0x40000000803, 44: 0x82000000005, 45: 0x10000000000D, 46: 0x200000000105,
-    47: 0x400000000010, 48: 0x800008000005, 49: 0x1000000000100, 50: 0x2000000008003,
-    51: 0x4000008000003, 52: 0x8000000000004, 53: 0x10000000000023, 54: 0x20000000010003,
-    55: 0x40000000800000, 56: 0x80020000000003, 57: 0x100000000000040, 58: 0x200000000040000,
-    59: 0x400000000800003, 60: 0x800000000000001, 61: 0x1000000000000013, 62: 0x2000000008000005,
-    63: 0x4000000000000001, 64: 0x8000000000000403,
+    3: 0x5,
+    4: 0x9,
+    5: 0x12,
+    6: 0x21,
+    7: 0x41,
+    8: 0xC3,
+    9: 0x108,
+    10: 0x204,
+    11: 0x402,
+    12: 0x883,
+    13: 0x1013,
+    14: 0x2803,
+    15: 0x4001,
+    16: 0x8805,
+    17: 0x10004,
+    18: 0x20040,
+    19: 0x40013,
+    20: 0x80004,
+    21: 0x100002,
+    22: 0x200001,
+    23: 0x400010,
+    24: 0x800043,
+    25: 0x1000004,
+    26: 0x2000023,
+    27: 0x4000013,
+    28: 0x8000004,
+    29: 0x10000002,
+    30: 0x20400003,
+    31: 0x40000004,
+    32: 0x80200003,
+    33: 0x100001000,
+    34: 0x204000003,
+    35: 0x400000002,
+    36: 0x800000400,
+    37: 0x1000000103,
+    38: 0x2000001005,
+    39: 0x4000000008,
+    40: 0x8400000003,
+    41: 0x10000000004,
+    42: 0x20010000003,
+    43: 0x40000000803,
+    44: 0x82000000005,
+    45: 0x10000000000D,
+    46: 0x200000000105,
+    47: 0x400000000010,
+    48: 0x800008000005,
+    49: 0x1000000000100,
+    50: 0x2000000008003,
+    51: 0x4000008000003,
+    52: 0x8000000000004,
+    53: 0x10000000000023,
+    54: 0x20000000010003,
+    55: 0x40000000800000,
+    56: 0x80020000000003,
+    57: 0x100000000000040,
+    58: 0x200000000040000,
+    59: 0x400000000800003,
+    60: 0x800000000000001,
+    61: 0x1000000000000013,
+    62: 0x2000000008000005,
+    63: 0x4000000000000001,
+    64: 0x8000000000000403,
 }
 
 
@@ -76,8 +122,10 @@ def _check_width(width: int) -> int:
 def _check_seed(seed: int, width: int) -> int:
     seed = int(seed)
     if not 0 < seed < (1 << width):
-        raise FotrainError(f"seed: {seed} must be non-zero and fit {width} bits (an all-zero "
-                           "LFSR state never changes)")
+        raise FotrainError(
+            f"seed: {seed} must be non-zero and fit {width} bits (an all-zero "
+            "LFSR state never changes)"
+        )
     return seed
 
 
@@ -158,8 +206,9 @@ def rademacher(seeds: npt.ArrayLike, n: int, width: int = DEFAULT_WIDTH) -> npt.
     return (1 - 2 * lfsr_bits(seeds, n, width).astype(np.int8)).astype(np.int8)
 
 
-def perturb_words(seed: int, beats: int, bits_per_cycle: int,
-                  width: int = DEFAULT_WIDTH) -> npt.NDArray[np.uint64]:
+def perturb_words(
+    seed: int, beats: int, bits_per_cycle: int, width: int = DEFAULT_WIDTH
+) -> npt.NDArray[np.uint64]:
     """Payloads of the first ``beats`` RTL output beats (stream bit ``c*b + i`` in bit ``i``)."""
     if not 1 <= bits_per_cycle <= 64:
         raise FotrainError(f"bits_per_cycle: {bits_per_cycle} is outside 1..64")
@@ -176,8 +225,12 @@ def query_seed(base_seed: int, step: int, query: int, width: int = DEFAULT_WIDTH
     """
     _check_width(width)
     m = (1 << 64) - 1
-    z = (int(base_seed) * 0x9E3779B97F4A7C15 + int(step) * 0xBF58476D1CE4E5B9
-         + int(query) * 0x94D049BB133111EB + 0x632BE59BD9B4E019) & m
+    z = (
+        int(base_seed) * 0x9E3779B97F4A7C15
+        + int(step) * 0xBF58476D1CE4E5B9
+        + int(query) * 0x94D049BB133111EB
+        + 0x632BE59BD9B4E019
+    ) & m
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
     z ^= z >> 31

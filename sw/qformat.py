@@ -1,8 +1,9 @@
-"""Fixed-point number formats and the integer arithmetic the RTL implements.
+"""Fixed-point number formats, rounding and requantization: the type the RTL implements.
 
 A :class:`QFormat` describes two's-complement (or unsigned) codes of ``width`` bits whose value is
 ``code * 2**-frac``. All arithmetic here runs on ``np.int64`` arrays of raw codes and is exact up to
-the documented rounding points, so the hardware can copy it bit for bit:
+the documented rounding points, so the hardware can copy it bit for bit (the arithmetic
+operations are in :mod:`.qarith`):
 
 ===================  ========================================================================
 operation            where rounding / overflow happens
@@ -44,20 +45,16 @@ import numpy.typing as npt
 from .errors import FormatError
 
 __all__ = [
+    "EXACT_FLOAT",
     "MAX_BITS",
     "Overflow",
     "OverflowStats",
     "QFormat",
     "Rounding",
-    "accumulate",
-    "add",
-    "mac",
-    "mul",
+    "align_codes",
+    "check_bits",
     "requantize",
     "round_shift",
-    "shift_left",
-    "shift_right",
-    "sub",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -68,7 +65,7 @@ MAX_BITS = 62
 
 #: Integer dot products are computed with float64 BLAS when every partial sum provably stays
 #: below this bound (then float64 arithmetic on integers is exact, whatever the summation order).
-_EXACT_FLOAT = 2**53
+EXACT_FLOAT = 2**53
 
 
 class Rounding(enum.Enum):
@@ -138,13 +135,14 @@ class OverflowStats:
     def restore(self, arrays: dict[str, np.ndarray], prefix: str = "overflow/") -> None:
         """Replace the counts by those :meth:`arrays` saved (a checkpoint written before counts
         were saved holds none: the counts stay as they are)."""
-        saved = {k[len(prefix):]: np.asarray(v) for k, v in arrays.items() if k.startswith(prefix)}
+        saved = {k[len(prefix) :]: np.asarray(v) for k, v in arrays.items() if k.startswith(prefix)}
         if not saved:
             return
         bad = [k for k, v in saved.items() if v.shape != () or v.dtype.kind not in "iu"]
         if bad:
-            raise FormatError(f"checkpoint: overflow count {prefix + bad[0]!r} is not an integer "
-                              "scalar")
+            raise FormatError(
+                f"checkpoint: overflow count {prefix + bad[0]!r} is not an integer scalar"
+            )
         self.counts = {k: int(v) for k, v in saved.items()}
 
     def report(self) -> str:
@@ -253,8 +251,9 @@ class QFormat:
         """
         m = _STRING_RE.match(str(text))
         if not m:
-            raise FormatError(f"format: cannot parse {text!r} "
-                              "(expected e.g. 'fixed<16,4,RND,SAT>')")
+            raise FormatError(
+                f"format: cannot parse {text!r} (expected e.g. 'fixed<16,4,RND,SAT>')"
+            )
         unsigned, w, i, rnd, ovf = m.groups()
         return cls(
             int(w),
@@ -279,8 +278,9 @@ class QFormat:
         }
 
     # -- conversions -----------------------------------------------------------------------------
-    def fit(self, codes: npt.ArrayLike, *, stats: OverflowStats | None = None,
-            site: str = "fit") -> IntArray:
+    def fit(
+        self, codes: npt.ArrayLike, *, stats: OverflowStats | None = None, site: str = "fit"
+    ) -> IntArray:
         """Apply this format's overflow mode to integer codes already at this binary point.
 
         Returns the input array itself (no copy) when every code is already in range.
@@ -299,13 +299,16 @@ class QFormat:
             return (c - base) % span + base
         return np.clip(c, lo, hi)
 
-    def quantize(self, x: npt.ArrayLike, *, stats: OverflowStats | None = None,
-                 site: str = "quantize") -> IntArray:
+    def quantize(
+        self, x: npt.ArrayLike, *, stats: OverflowStats | None = None, site: str = "quantize"
+    ) -> IntArray:
         """Round floats to codes (``fmt.rounding``), then apply ``fmt.overflow``."""
         v = np.asarray(x, dtype=np.float64)
         if not np.all(np.isfinite(v)):
-            raise FormatError(f"quantize: input holds {np.count_nonzero(~np.isfinite(v))} "
-                              "non-finite values (nan or inf)")
+            raise FormatError(
+                f"quantize: input holds {np.count_nonzero(~np.isfinite(v))} "
+                "non-finite values (nan or inf)"
+            )
         scaled = np.ldexp(v, self.frac)
         if self.rounding is Rounding.TRN:
             # floor(); a negative value so tiny that the scaling underflowed to -0.0 floors to -1
@@ -325,15 +328,17 @@ class QFormat:
 
     def random_codes(self, rng: np.random.Generator, shape: int | tuple[int, ...]) -> IntArray:
         """Uniformly random in-range codes (for tests and benches)."""
-        return rng.integers(self.min_code, self.max_code, size=shape, endpoint=True,
-                            dtype=np.int64)
+        return rng.integers(self.min_code, self.max_code, size=shape, endpoint=True, dtype=np.int64)
 
 
 # -- integer helpers -----------------------------------------------------------------------------
-def _check_bits(bits: int, what: str) -> None:
+def check_bits(bits: int, what: str) -> None:
+    """Refuse an intermediate of ``bits`` bits that int64 codes cannot hold exactly."""
     if bits > MAX_BITS:
-        raise FormatError(f"{what}: needs {bits} bits, more than the {MAX_BITS} that int64 codes "
-                          "hold exactly; use narrower formats")
+        raise FormatError(
+            f"{what}: needs {bits} bits, more than the {MAX_BITS} that int64 codes "
+            "hold exactly; use narrower formats"
+        )
 
 
 def round_shift(codes: npt.ArrayLike, shift: int, rounding: Rounding) -> IntArray:
@@ -361,13 +366,20 @@ def round_shift(codes: npt.ArrayLike, shift: int, rounding: Rounding) -> IntArra
     return q + ((r > half) | ((r == half) & ((q & 1) == 1))).astype(np.int64)
 
 
-def _align(codes: IntArray, fmt_bits: int, shift_up: int, what: str) -> IntArray:
-    _check_bits(fmt_bits + shift_up, what)
+def align_codes(codes: IntArray, fmt_bits: int, shift_up: int, what: str) -> IntArray:
+    """Shift ``codes`` of a ``fmt_bits``-bit format left by ``shift_up`` (exact), checked."""
+    check_bits(fmt_bits + shift_up, what)
     return codes << np.int64(shift_up) if shift_up else codes
 
 
-def requantize(codes: npt.ArrayLike, src: QFormat, dst: QFormat, *,
-               stats: OverflowStats | None = None, site: str = "requantize") -> IntArray:
+def requantize(
+    codes: npt.ArrayLike,
+    src: QFormat,
+    dst: QFormat,
+    *,
+    stats: OverflowStats | None = None,
+    site: str = "requantize",
+) -> IntArray:
     """Convert codes from ``src`` to ``dst``: round dropped LSBs by ``dst.rounding``, then overflow.
 
     Widening the binary point (``dst.frac > src.frac``) is an exact shift left.
@@ -377,114 +389,5 @@ def requantize(codes: npt.ArrayLike, src: QFormat, dst: QFormat, *,
     if shift >= 0:
         c = round_shift(c, shift, dst.rounding)
     else:
-        c = _align(c, src.width, -shift, f"requantize {src} -> {dst}")
+        c = align_codes(c, src.width, -shift, f"requantize {src} -> {dst}")
     return dst.fit(c, stats=stats, site=site)
-
-
-def _aligned_sum(a: npt.ArrayLike, fa: QFormat, b: npt.ArrayLike, fb: QFormat, sign: int,
-                 what: str) -> tuple[IntArray, QFormat]:
-    frac = max(fa.frac, fb.frac)
-    ua, ub = frac - fa.frac, frac - fb.frac
-    bits = max(fa.width + ua, fb.width + ub) + 1
-    _check_bits(bits, what)
-    s = _align(np.asarray(a, np.int64), fa.width, ua, what)
-    t = _align(np.asarray(b, np.int64), fb.width, ub, what)
-    return s + sign * t, QFormat(bits, frac)
-
-
-def add(a: npt.ArrayLike, fa: QFormat, b: npt.ArrayLike, fb: QFormat, dst: QFormat, *,
-        stats: OverflowStats | None = None, site: str = "add") -> IntArray:
-    """``a + b`` computed exactly, then requantized once into ``dst``."""
-    s, exact = _aligned_sum(a, fa, b, fb, 1, f"add {fa} + {fb}")
-    return requantize(s, exact, dst, stats=stats, site=site)
-
-
-def sub(a: npt.ArrayLike, fa: QFormat, b: npt.ArrayLike, fb: QFormat, dst: QFormat, *,
-        stats: OverflowStats | None = None, site: str = "sub") -> IntArray:
-    """``a - b`` computed exactly, then requantized once into ``dst``."""
-    s, exact = _aligned_sum(a, fa, b, fb, -1, f"sub {fa} - {fb}")
-    return requantize(s, exact, dst, stats=stats, site=site)
-
-
-def product_format(fa: QFormat, fb: QFormat) -> QFormat:
-    """Format that holds every exact product of ``fa`` and ``fb`` codes."""
-    bits = fa.width + fb.width
-    _check_bits(bits, f"product {fa} * {fb}")
-    return QFormat(bits, fa.frac + fb.frac, signed=True)
-
-
-def mul(a: npt.ArrayLike, fa: QFormat, b: npt.ArrayLike, fb: QFormat, dst: QFormat, *,
-        stats: OverflowStats | None = None, site: str = "mul") -> IntArray:
-    """Exact product (``frac = fa.frac + fb.frac``), then one requantize into ``dst``."""
-    pf = product_format(fa, fb)
-    p = np.asarray(a, np.int64) * np.asarray(b, np.int64)
-    return requantize(p, pf, dst, stats=stats, site=site)
-
-
-def shift_right(codes: npt.ArrayLike, fmt: QFormat, n: int) -> IntArray:
-    """Divide by ``2**n`` inside ``fmt``, rounding by ``fmt.rounding`` (never overflows)."""
-    if n < 0:
-        raise ValueError("shift_right: n must be >= 0")
-    return round_shift(codes, n, fmt.rounding)
-
-
-def shift_left(codes: npt.ArrayLike, fmt: QFormat, n: int, *,
-               stats: OverflowStats | None = None, site: str = "shift_left") -> IntArray:
-    """Multiply by ``2**n`` inside ``fmt``, then apply ``fmt.overflow``."""
-    if n < 0:
-        raise ValueError("shift_left: n must be >= 0")
-    c = _align(np.asarray(codes, np.int64), fmt.width, n, f"shift_left {fmt} by {n}")
-    return fmt.fit(c, stats=stats, site=site)
-
-
-def accumulate(codes: npt.ArrayLike, src: QFormat, acc: QFormat, *, axis: int = -1,
-               stats: OverflowStats | None = None, site: str = "accumulate") -> IntArray:
-    """Sum ``codes`` (format ``src``) along ``axis`` in accumulator ``acc``, in index order.
-
-    Terms are aligned exactly to ``acc.frac`` (``acc.frac >= src.frac`` is required: an
-    accumulator never rounds its inputs). WRAP: the exact sum wrapped once, equal to wrapping after
-    every addition. SAT / SAT_SYM: saturate after every addition, as a saturating register does.
-    Overflow events counted: partial sums outside ``acc``'s range.
-    """
-    if acc.frac < src.frac:
-        raise FormatError(f"accumulate: acc.frac {acc.frac} < input frac {src.frac}; an "
-                          "accumulator must not round its inputs")
-    c = np.moveaxis(np.asarray(codes, np.int64), axis, -1)
-    c = _align(c, src.width, acc.frac - src.frac, f"accumulate {src} into {acc}")
-    n = c.shape[-1]
-    if acc.overflow is Overflow.WRAP:
-        _check_bits(acc.width + max(n, 1).bit_length(), f"accumulate {n} terms in {acc}")
-        partial = np.cumsum(c, axis=-1)
-        if stats is not None:
-            stats.add(site, int(np.count_nonzero((partial < acc.min_code)
-                                                 | (partial > acc.max_code))))
-        total = partial[..., -1] if n else np.zeros(c.shape[:-1], np.int64)
-        return acc.fit(total)
-    total = np.zeros(c.shape[:-1], np.int64)
-    for k in range(n):  # sequential saturation: the order matters, as in the register
-        total = acc.fit(total + c[..., k], stats=stats, site=site)
-    return total
-
-
-def mac(a: npt.ArrayLike, fa: QFormat, b: npt.ArrayLike, fb: QFormat, acc: QFormat, *,
-        stats: OverflowStats | None = None, site: str = "mac") -> IntArray:
-    """Integer matrix product ``a @ b`` of codes, exact, landing in accumulator ``acc``.
-
-    ``acc.frac`` must equal ``fa.frac + fb.frac`` (products enter the accumulator unrounded).
-    Exact products and sums are formed; the result then gets ``acc.overflow`` once (equal to
-    per-addition wrapping; for saturation the config guarantees no partial sum can overflow).
-    Uses float64 BLAS when ``K * max|a| * max|b| < 2**53`` (provably exact), else int64 matmul.
-    """
-    if acc.frac != fa.frac + fb.frac:
-        raise FormatError(f"mac: acc.frac {acc.frac} != {fa.frac} + {fb.frac}; products must "
-                          "enter the accumulator unrounded")
-    a = np.asarray(a, np.int64)
-    b = np.asarray(b, np.int64)
-    k = a.shape[-1]
-    bound = max(k, 1) * fa.max_abs_code * fb.max_abs_code
-    _check_bits(bound.bit_length() + 1, f"mac over {k} terms of {fa} * {fb}")
-    if bound < _EXACT_FLOAT:
-        out = np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
-    else:
-        out = np.matmul(a, b)
-    return acc.fit(out, stats=stats, site=site)

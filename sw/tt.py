@@ -38,7 +38,8 @@ import numpy.typing as npt
 
 from .errors import FotrainError
 from .formats import FormatConfig
-from .qformat import OverflowStats, Rounding, mac, requantize
+from .qarith import mac
+from .qformat import OverflowStats, Rounding, requantize
 
 __all__ = [
     "CoreCost",
@@ -70,18 +71,20 @@ class CoreCost(NamedTuple):
     out_size: int  #: entries of the running tensor after this core, ``rows * out``
 
 
-def tt_core_shapes(in_modes: Sequence[int], out_modes: Sequence[int],
-                   ranks: Sequence[int]) -> list[tuple[int, int, int, int]]:
+def tt_core_shapes(
+    in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[int]
+) -> list[tuple[int, int, int, int]]:
     """Core shapes ``(r_{k-1}, n_k, m_k, r_k)``."""
     return [(ranks[k], in_modes[k], out_modes[k], ranks[k + 1]) for k in range(len(in_modes))]
 
 
-def tt_core_costs(in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[int],
-                  batch: int = 1) -> list[CoreCost]:
+def tt_core_costs(
+    in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[int], batch: int = 1
+) -> list[CoreCost]:
     """Per-core MACs and intermediate sizes of the left-to-right contraction."""
     costs = []
     for k, (r0, n, m, r1) in enumerate(tt_core_shapes(in_modes, out_modes, ranks)):
-        rows = batch * math.prod(out_modes[:k]) * math.prod(in_modes[k + 1:])
+        rows = batch * math.prod(out_modes[:k]) * math.prod(in_modes[k + 1 :])
         costs.append(CoreCost(rows, r0 * n, m * r1, rows * r0 * n * m * r1, rows * m * r1))
     return costs
 
@@ -97,8 +100,9 @@ def check_cores(cores: Sequence[npt.ArrayLike]) -> tuple[list[int], list[int], l
         if len(shape) != 4:
             raise FotrainError(f"cores[{k}]: shape {shape} is not (r_prev, n, m, r_next)")
         if shape[0] != ranks[-1]:
-            raise FotrainError(f"cores[{k}]: leading rank {shape[0]} != previous trailing rank "
-                               f"{ranks[-1]}")
+            raise FotrainError(
+                f"cores[{k}]: leading rank {shape[0]} != previous trailing rank {ranks[-1]}"
+            )
         ins.append(shape[1])
         outs.append(shape[2])
         ranks.append(shape[3])
@@ -117,8 +121,9 @@ def _contract(cores, x, core_step, *, cache=None):
     return contract_from(cores, t, x.shape[0], core_step, k0=0, i_done=1, cache=cache)
 
 
-def contract_from(cores, t, batch: int, core_step, *, k0: int = 0, i_done: int = 1,
-                  cache: list | None = None):
+def contract_from(
+    cores, t, batch: int, core_step, *, k0: int = 0, i_done: int = 1, cache: list | None = None
+):
     """Run cores ``k0..d-1`` on the running tensor ``t`` and return ``y`` of shape ``(batch, M)``.
 
     Memory layout of the running tensor before core ``k`` (the "reshape unit" between cores):
@@ -130,7 +135,7 @@ def contract_from(cores, t, batch: int, core_step, *, k0: int = 0, i_done: int =
     shapes = [np.shape(g) for g in cores]
     for k in range(k0, len(cores)):
         r0, n, m, r1 = shapes[k]
-        rest = math.prod(s[1] for s in shapes[k + 1:])
+        rest = math.prod(s[1] for s in shapes[k + 1 :])
         mat = t.reshape(r0 * n, rest * i_done * batch)
         if cache is not None:
             cache.append(mat)
@@ -155,17 +160,23 @@ def core_matrix(g: npt.ArrayLike) -> np.ndarray:
     return np.ascontiguousarray(g.reshape(r0 * n, m * r1).T)
 
 
-def tt_forward(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike,
-               bias: npt.ArrayLike | None = None) -> FloatArray:
+def tt_forward(
+    cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, bias: npt.ArrayLike | None = None
+) -> FloatArray:
     """Float TT-matrix layer ``x @ W.T (+ bias)``, contracting core by core; W is never formed."""
     mats = [core_matrix(np.asarray(g, dtype=np.float64)) for g in cores]
     y = _contract(cores, np.asarray(x, dtype=np.float64), lambda t, k: mats[k] @ t)
     return y + np.asarray(bias, dtype=np.float64) if bias is not None else y
 
 
-def tt_forward_fixed(cores: Sequence[npt.ArrayLike], x: npt.ArrayLike, formats: FormatConfig,
-                     *, bias: npt.ArrayLike | None = None,
-                     stats: OverflowStats | None = None) -> IntArray:
+def tt_forward_fixed(
+    cores: Sequence[npt.ArrayLike],
+    x: npt.ArrayLike,
+    formats: FormatConfig,
+    *,
+    bias: npt.ArrayLike | None = None,
+    stats: OverflowStats | None = None,
+) -> IntArray:
     """Bit-exact integer TT layer: codes in, codes (``formats.act``) out.
 
     See the module docstring for the four rounding/overflow rules; ``stats`` receives the
@@ -195,13 +206,20 @@ def tt_to_dense(cores: Sequence[npt.ArrayLike]) -> FloatArray:
     for g in cores[1:]:
         g = np.asarray(g)
         nd, md, _ = res.shape
-        res = np.einsum("abr,rnms->anbms", res, g).reshape(nd * g.shape[1], md * g.shape[2],
-                                                          g.shape[3])
+        res = np.einsum("abr,rnms->anbms", res, g).reshape(
+            nd * g.shape[1], md * g.shape[2], g.shape[3]
+        )
     return np.ascontiguousarray(res[..., 0].T)
 
 
-def tt_from_dense(w: npt.ArrayLike, in_modes: Sequence[int], out_modes: Sequence[int],
-                  max_rank: int | None = None, *, rtol: float = 0.0) -> list[FloatArray]:
+def tt_from_dense(
+    w: npt.ArrayLike,
+    in_modes: Sequence[int],
+    out_modes: Sequence[int],
+    max_rank: int | None = None,
+    *,
+    rtol: float = 0.0,
+) -> list[FloatArray]:
     """TT-SVD of ``w`` (shape ``(prod m, prod n)``) into cores ``(r, n_k, m_k, r')``.
 
     Ranks are capped at ``max_rank`` (``None``: full rank, exact round trip) and singular values
@@ -210,11 +228,14 @@ def tt_from_dense(w: npt.ArrayLike, in_modes: Sequence[int], out_modes: Sequence
     w = np.asarray(w, dtype=np.float64)
     d = len(in_modes)
     if len(out_modes) != d:
-        raise FotrainError(f"out_modes: {list(out_modes)} and in_modes {list(in_modes)} differ "
-                           "in length")
+        raise FotrainError(
+            f"out_modes: {list(out_modes)} and in_modes {list(in_modes)} differ in length"
+        )
     if w.shape != (math.prod(out_modes), math.prod(in_modes)):
-        raise FotrainError(f"w: shape {w.shape} != (prod(out_modes), prod(in_modes)) = "
-                           f"({math.prod(out_modes)}, {math.prod(in_modes)})")
+        raise FotrainError(
+            f"w: shape {w.shape} != (prod(out_modes), prod(in_modes)) = "
+            f"({math.prod(out_modes)}, {math.prod(in_modes)})"
+        )
     if max_rank is not None and max_rank < 1:
         raise FotrainError(f"max_rank: must be >= 1, got {max_rank}")
     t = w.reshape(*out_modes, *in_modes)
@@ -234,8 +255,14 @@ def tt_from_dense(w: npt.ArrayLike, in_modes: Sequence[int], out_modes: Sequence
     return cores
 
 
-def tt_init(in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[int], *,
-            rng: np.random.Generator, gain: float = 2.0) -> list[FloatArray]:
+def tt_init(
+    in_modes: Sequence[int],
+    out_modes: Sequence[int],
+    ranks: Sequence[int],
+    *,
+    rng: np.random.Generator,
+    gain: float = 2.0,
+) -> list[FloatArray]:
     """Gaussian cores whose reconstructed ``W`` has Kaiming variance ``gain / prod(in_modes)``.
 
     ``W[i, j]`` is a sum over ``prod(r_1..r_{d-1})`` rank paths, each a product of ``d``

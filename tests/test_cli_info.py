@@ -37,8 +37,11 @@ def test_info_counts_the_recurrent_front_end(capsys):
     info = json.loads(capsys.readouterr().out)
     fe = info["front_end"]
     assert fe["arch"] == "rnn" and fe["params"] == 512 * (28 + 512) + 512
-    assert fe["stages"][0]["shapes"] == {"rnn0.wx": [512, 28], "rnn0.wh": [512, 512],
-                                         "rnn0.b": [512]}
+    assert fe["stages"][0]["shapes"] == {
+        "rnn0.wx": [512, 28],
+        "rnn0.wh": [512, 512],
+        "rnn0.b": [512],
+    }
     held = LocalMethod(load_config("mnist-rnn-tpsgd"), seed=0).params
     assert info["total"]["params"] + fe["params"] == held
     assert main(["info", "mnist-rnn-tpsgd"]) == 0

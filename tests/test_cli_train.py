@@ -9,13 +9,25 @@ SHORT = ["--set", "train.train_limit=512", "--set", "train.test_limit=200", "--n
 
 def test_train_then_resume(tmp_path, run_cli):
     out = tmp_path / "run"
-    r = run_cli("train", "mnist-tt-bp", "--epochs", "1", "--max-steps", "2", "--out", str(out),
-                *SHORT, env_data=True, timeout=600)
+    r = run_cli(
+        "train",
+        "mnist-tt-bp",
+        "--epochs",
+        "1",
+        "--max-steps",
+        "2",
+        "--out",
+        str(out),
+        *SHORT,
+        env_data=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["steps"] == 2 and s["method"] == "bp" and s["params"] == 3962
-    r = run_cli("train", "--resume", str(out), "--epochs", "1", "--no-progress", env_data=True,
-                timeout=600)
+    r = run_cli(
+        "train", "--resume", str(out), "--epochs", "1", "--no-progress", env_data=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["steps"] == 4 and s["epochs"] == 1  # 512 samples / batch 128 = 4 steps
@@ -23,21 +35,36 @@ def test_train_then_resume(tmp_path, run_cli):
     assert lines[-1]["kind"] == "eval" and lines[-1]["step"] == 4
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "mnist-tt-zo", "--set", "zo.querys=3"], "fotrain: error: --set zo.querys: "
-                                                       "unknown key 'querys'"),
-    (["train", "mnist-tt-zo", "--set", "zo.queries=0"], "fotrain: error: zo.queries: must be "
-                                                        ">= 1, got 0"),
-    (["train", "mnist-tt-zo", "--set", "train.method='magic'"], "fotrain: error: train.method: "
-                                                                "'magic' is not one of"),
-    (["train", "--resume", "/nonexistent/run"], "fotrain: error: config: no such file"),
-    (["train", "hjb20-tt-zo", "--set", "train.augment_shift=1"],
-     "fotrain: error: train.augment_shift: 1 applies to image tasks"),
-    (["train", "mnist-mlp-bp", "--set", "train.augment_shift=20"],
-     "fotrain: error: train.augment_shift: 20 moves a 28 x 28 image out of its frame"),
-    (["train", "mnist-tt-bp", "--set", "train.numerics='fixed'"],
-     "fotrain: error: train.numerics: 'fixed' is not available for method 'bp'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["train", "mnist-tt-zo", "--set", "zo.querys=3"],
+            "fotrain: error: --set zo.querys: unknown key 'querys'",
+        ),
+        (
+            ["train", "mnist-tt-zo", "--set", "zo.queries=0"],
+            "fotrain: error: zo.queries: must be >= 1, got 0",
+        ),
+        (
+            ["train", "mnist-tt-zo", "--set", "train.method='magic'"],
+            "fotrain: error: train.method: 'magic' is not one of",
+        ),
+        (["train", "--resume", "/nonexistent/run"], "fotrain: error: config: no such file"),
+        (
+            ["train", "hjb20-tt-zo", "--set", "train.augment_shift=1"],
+            "fotrain: error: train.augment_shift: 1 applies to image tasks",
+        ),
+        (
+            ["train", "mnist-mlp-bp", "--set", "train.augment_shift=20"],
+            "fotrain: error: train.augment_shift: 20 moves a 28 x 28 image out of its frame",
+        ),
+        (
+            ["train", "mnist-tt-bp", "--set", "train.numerics='fixed'"],
+            "fotrain: error: train.numerics: 'fixed' is not available for method 'bp'",
+        ),
+    ],
+)
 def test_train_mistakes_are_one_line(args, message, tmp_path, run_cli):
     r = run_cli(*args, "--out", str(tmp_path / "o"), timeout=600)
     assert r.returncode == 2
@@ -46,15 +73,33 @@ def test_train_mistakes_are_one_line(args, message, tmp_path, run_cli):
 
 
 def test_missing_dataset_is_one_line(tmp_path, run_cli):
-    r = run_cli("train", "mnist-tt-bp", "--out", str(tmp_path / "o"), "--no-progress",
-                env={"FOTRAIN_DATA": str(tmp_path)}, timeout=300)
+    r = run_cli(
+        "train",
+        "mnist-tt-bp",
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+        env={"FOTRAIN_DATA": str(tmp_path)},
+        timeout=300,
+    )
     assert r.returncode == 2 and "train-images-idx3-ubyte.gz: missing" in r.stderr
     assert "Traceback" not in r.stderr
 
 
 def test_fixed_numerics_refuse_adam_in_one_line(tmp_path, run_cli):
-    r = run_cli("train", "mnist-tt-zo-fixed16", "--set", "train.optimizer='adam'", "--max-steps",
-                "1", "--out", str(tmp_path / "o"), *SHORT, env_data=True, timeout=600)
+    r = run_cli(
+        "train",
+        "mnist-tt-zo-fixed16",
+        "--set",
+        "train.optimizer='adam'",
+        "--max-steps",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+        *SHORT,
+        env_data=True,
+        timeout=600,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("fotrain: error: train.optimizer: 'adam' has no integer version")
 
@@ -62,19 +107,33 @@ def test_fixed_numerics_refuse_adam_in_one_line(tmp_path, run_cli):
 def test_fixed_pinn_on_two_worker_processes(tmp_path, run_cli):
     """The 16-bit HJB preset for two steps on two processes: the same parameters as one."""
     import numpy as np
+
     ckpt = {}
     for workers in ("1", "2"):
         out = tmp_path / workers
-        r = run_cli("train", "hjb20-tt-zo-fixed16", "--max-steps", "2", "--workers", workers,
-                    "--set", "train.batch_size=2", "--out", str(out), "--no-progress",
-                    timeout=600)  # the PDE task needs no dataset
+        r = run_cli(
+            "train",
+            "hjb20-tt-zo-fixed16",
+            "--max-steps",
+            "2",
+            "--workers",
+            workers,
+            "--set",
+            "train.batch_size=2",
+            "--out",
+            str(out),
+            "--no-progress",
+            timeout=600,
+        )  # the PDE task needs no dataset
         assert r.returncode == 0, r.stderr
         assert json.loads((out / "summary.json").read_text())["host_workers"] == int(workers)
         ckpt[workers] = dict(np.load(out / "checkpoint.npz"))
-    r = run_cli("train", "hjb20-tt-zo-fixed16", "--workers", "0", "--out", str(tmp_path / "0"),
-                timeout=600)
+    r = run_cli(
+        "train", "hjb20-tt-zo-fixed16", "--workers", "0", "--out", str(tmp_path / "0"), timeout=600
+    )
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].endswith(
-        "argument --workers: expected a positive integer, got 0")
+        "argument --workers: expected a positive integer, got 0"
+    )
     assert not (tmp_path / "0").exists()
     state = [k for k in ckpt["1"] if k.startswith("method/")]  # codes and Adam moments
     assert sum(k.startswith("method/q.") for k in state) == 12

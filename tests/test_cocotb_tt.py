@@ -11,18 +11,31 @@ from fotrain.sim.cases import random_case
 from fotrain.sim.cocotb_runner import run_cocotb, simulator, simulator_available
 from fotrain.sw.config import load_config
 
-pytestmark = pytest.mark.skipif(not simulator_available(),
-                                reason=f"simulator {simulator()!r} is not installed")
+pytestmark = pytest.mark.skipif(
+    not simulator_available(), reason=f"simulator {simulator()!r} is not installed"
+)
 
 
-def run_engine(cfg, build_dir, *, batch, seed, idle=None, stall=None, batches=1, fast=False,
-               inject=False):
-    env = {"FOTRAIN_CFG": cfg.to_json(), "NUM_SAMPLES": str(batch),
-           "NUM_BATCHES": str(batches), "FOTRAIN_IDLE": json.dumps(idle),
-           "FOTRAIN_STALL": json.dumps(stall), "FOTRAIN_FAST": "1" if fast else "0",
-           "TB_INJECT_ERROR": "1" if inject else "0"}
-    return run_cocotb(TTEngine(cfg), top="tt_engine", test_module="fotrain.sim.tb.tb_engine",
-                      build_dir=build_dir, extra_env=env, seed=seed)
+def run_engine(
+    cfg, build_dir, *, batch, seed, idle=None, stall=None, batches=1, fast=False, inject=False
+):
+    env = {
+        "FOTRAIN_CFG": cfg.to_json(),
+        "NUM_SAMPLES": str(batch),
+        "NUM_BATCHES": str(batches),
+        "FOTRAIN_IDLE": json.dumps(idle),
+        "FOTRAIN_STALL": json.dumps(stall),
+        "FOTRAIN_FAST": "1" if fast else "0",
+        "TB_INJECT_ERROR": "1" if inject else "0",
+    }
+    return run_cocotb(
+        TTEngine(cfg),
+        top="tt_engine",
+        test_module="fotrain.sim.tb.tb_engine",
+        build_dir=build_dir,
+        extra_env=env,
+        seed=seed,
+    )
 
 
 def check(rep):
@@ -35,8 +48,9 @@ def test_random_engine(seed, tmp_path):
     """CI sample: 4 random cases, two back-to-back batches each."""
     case = random_case(np.random.default_rng(seed), max_io=48, max_macs=600, max_batch=16)
     batch = case.x.shape[0]
-    rep = run_engine(case.cfg, tmp_path, batch=batch, batches=2, seed=seed, idle=case.idle,
-                     stall=case.stall)
+    rep = run_engine(
+        case.cfg, tmp_path, batch=batch, batches=2, seed=seed, idle=case.idle, stall=case.stall
+    )
     check(rep)
     assert rep["words"] == 2 * batch * case.cfg.out_features
 
@@ -56,8 +70,15 @@ def test_random_engine_long(seed, tmp_path):
     case = random_case(np.random.default_rng(seed), max_io=64, max_macs=3000, max_batch=40)
     batch = case.x.shape[0]
     batches = max(1, 3200 // (batch * case.cfg.out_features))
-    rep = run_engine(case.cfg, tmp_path, batch=batch, batches=batches, seed=seed,
-                     idle=case.idle, stall=case.stall)
+    rep = run_engine(
+        case.cfg,
+        tmp_path,
+        batch=batch,
+        batches=batches,
+        seed=seed,
+        idle=case.idle,
+        stall=case.stall,
+    )
     check(rep)
 
 
@@ -69,6 +90,8 @@ def test_mnist_layer_cycles(tmp_path):
     check(rep)
     assert rep["batch_cycles"] == rep["predicted"]
     ratio = rep["batch_cycles"] / (rep["macs"] / rep["lanes"])
-    print(f"MNIST layer: {rep['batch_cycles']} cycles, ratio {ratio:.4f}, "
-          f"{rep['cycles_per_s']:.0f} cycles/s")
+    print(
+        f"MNIST layer: {rep['batch_cycles']} cycles, ratio {ratio:.4f}, "
+        f"{rep['cycles_per_s']:.0f} cycles/s"
+    )
     assert ratio <= 1.10

@@ -18,8 +18,14 @@ from fotrain.sw.config import load_config
 from fotrain.sw.errors import FotrainError
 
 PRESET = "mnist-tt-zo-fixed16"
-TINY = ["train.train_limit=256", "train.test_limit=100", "train.max_steps=2",
-        "train.log_every=1", "train.batch_size=64", "zo.queries=2"]
+TINY = [
+    "train.train_limit=256",
+    "train.test_limit=100",
+    "train.max_steps=2",
+    "train.log_every=1",
+    "train.batch_size=64",
+    "zo.queries=2",
+]
 
 
 def _entry(bits):
@@ -32,8 +38,10 @@ def _csv(out):
 
 
 def _summaries(runs):
-    return {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes())
-            for p in sorted(runs.glob(f"{PRESET}/*/summary.json"))}
+    return {
+        p.parent.name: (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(runs.glob(f"{PRESET}/*/summary.json"))
+    }
 
 
 def test_tiny_sweep_outputs_then_resume(tmp_path, dataset_root):
@@ -43,8 +51,11 @@ def test_tiny_sweep_outputs_then_resume(tmp_path, dataset_root):
     assert len(res["executed"]) == 3
     # results.csv: one row per run, headline metric and diagnostics filled in
     rows = _csv(out)
-    assert [(r["numerics"], r["bits"]) for r in rows] == [("float", ""), ("fixed", "8"),
-                                                          ("fixed", "16")]
+    assert [(r["numerics"], r["bits"]) for r in rows] == [
+        ("float", ""),
+        ("fixed", "8"),
+        ("fixed", "16"),
+    ]
     for r in rows:
         assert r["status"] == "ok" and r["metric_name"] == "test_accuracy", r
         assert 0 <= float(r["metric"]) <= 100 and int(r["forward_passes"]) > 0
@@ -71,10 +82,14 @@ def test_tiny_sweep_outputs_then_resume(tmp_path, dataset_root):
 
     before = _summaries(out / "runs")
     assert len(before) == 3
-    b12 = next(s for s in compare(_entry([8, 12, 16, 20]), out, sets=TINY, dry_run=True)["specs"]
-               if s.bits == 12)
-    run_training(b12.cfg.with_overrides(["train.max_steps=1"]), b12.run_dir, data_dir=data,
-                 progress=False)
+    b12 = next(
+        s
+        for s in compare(_entry([8, 12, 16, 20]), out, sets=TINY, dry_run=True)["specs"]
+        if s.bits == 12
+    )
+    run_training(
+        b12.cfg.with_overrides(["train.max_steps=1"]), b12.run_dir, data_dir=data, progress=False
+    )
     (b12.run_dir / "summary.json").unlink()
     assert (b12.run_dir / "checkpoint.npz").is_file()
 
@@ -85,8 +100,15 @@ def test_tiny_sweep_outputs_then_resume(tmp_path, dataset_root):
         raise Stop(spec.name)
 
     with pytest.raises(Stop, match="fixed-b12"):  # the resumed run comes first, then we stop
-        compare(_entry([8, 12, 16, 20]), out, sets=TINY, jobs=1, data_dir=data,
-                progress=False, on_result=stop)
+        compare(
+            _entry([8, 12, 16, 20]),
+            out,
+            sets=TINY,
+            jobs=1,
+            data_dir=data,
+            progress=False,
+            on_result=stop,
+        )
     assert (b12.run_dir / "summary.json").is_file()
     assert not (out / "runs" / PRESET / "fixed-b20-RND-s0").exists()
     s12 = json.loads((b12.run_dir / "summary.json").read_text())
@@ -95,8 +117,7 @@ def test_tiny_sweep_outputs_then_resume(tmp_path, dataset_root):
     steps = [json.loads(x)["step"] for x in lines]
     assert steps[:2] == [1, 1] and steps[-1] == 2  # train+eval of the first part, then step 2
 
-    res = compare(_entry([8, 12, 16, 20]), out, sets=TINY, jobs=2, data_dir=data,
-                  progress=False)
+    res = compare(_entry([8, 12, 16, 20]), out, sets=TINY, jobs=2, data_dir=data, progress=False)
     assert [p.rsplit("/", 1)[-1] for p in res["executed"]] == ["fixed-b20-RND-s0"]
     after = _summaries(out / "runs")
     assert {k: after[k] for k in before} == before  # finished runs untouched
@@ -122,14 +143,16 @@ def test_scaling_rule(preset, bits):
         if bits >= q0.integer:
             assert q.integer == q0.integer
     assert f.acc.frac == f.act.frac + f.weight.frac
-    need = max(f.acc_bits_needed(t, bias=layer.bias and k == len(layer.contraction_lengths) - 1)
-               for layer in cfg.layers for k, t in enumerate(layer.contraction_lengths))
+    need = max(
+        f.acc_bits_needed(t, bias=layer.bias and k == len(layer.contraction_lengths) - 1)
+        for layer in cfg.layers
+        for k, t in enumerate(layer.contraction_lengths)
+    )
     assert f.acc.width == need  # the narrowest accumulator validation accepts
     assert {q.rounding.name for q in (f.weight, f.act, f.acc)} == {"TRN"}
     assert f.acc.overflow == f0.acc.overflow
     if bits == 16:  # the preset's own word length: same weight/act formats as the preset
-        assert f.weight == f0.weight.with_(rounding="TRN") and f.act == f0.act.with_(
-            rounding="TRN")
+        assert f.weight == f0.weight.with_(rounding="TRN") and f.act == f0.act.with_(rounding="TRN")
     if base.train.method == "zo":  # perturbation keeps its real size, at least 1 LSB
         assert cfg.zo.fixed_mu_lsb == {4: 1, 8: 1, 16: 128, 24: 32768}[bits]
     else:  # gradient accumulator keeps its 10 integer bits (clamped to 16..48)
@@ -163,16 +186,24 @@ def test_default_study_plan(tmp_path, monkeypatch):
     assert not (tmp_path / "docs").exists()  # a dry run writes nothing
 
 
-@pytest.mark.parametrize("args, message", [
-    ([PRESET, "--bits", "8,40"], "fotrain: error: --bits: 40 is outside 2..32"),
-    ([PRESET, "--bits", "1"], "fotrain: error: --bits: 1 is outside 2..32"),
-    ([PRESET, "--bits", "8,x"], "fotrain: error: --bits: expected comma-separated integers"),
-    (["no-such-preset", "--bits", "8"], "fotrain: error: preset: unknown name 'no-such-preset'"),
-    (["mnist-tt-bp", "--bits", "8"],
-     "fotrain: error: compare: mnist-tt-bp: method 'bp' has no fixed-point numerics"),
-    ([PRESET, "--rounding", "UP"], "fotrain: error: --rounding: rounding: unknown mode 'UP'"),
-    ([PRESET, "--default"], "fotrain: error: compare: give presets or --default, not both"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([PRESET, "--bits", "8,40"], "fotrain: error: --bits: 40 is outside 2..32"),
+        ([PRESET, "--bits", "1"], "fotrain: error: --bits: 1 is outside 2..32"),
+        ([PRESET, "--bits", "8,x"], "fotrain: error: --bits: expected comma-separated integers"),
+        (
+            ["no-such-preset", "--bits", "8"],
+            "fotrain: error: preset: unknown name 'no-such-preset'",
+        ),
+        (
+            ["mnist-tt-bp", "--bits", "8"],
+            "fotrain: error: compare: mnist-tt-bp: method 'bp' has no fixed-point numerics",
+        ),
+        ([PRESET, "--rounding", "UP"], "fotrain: error: --rounding: rounding: unknown mode 'UP'"),
+        ([PRESET, "--default"], "fotrain: error: compare: give presets or --default, not both"),
+    ],
+)
 def test_bad_input_is_one_line(args, message, tmp_path, run_cli):
     r = run_cli("compare", *args, "--out", str(tmp_path / "o"), "--no-progress")
     assert r.returncode == 2, r.stderr

@@ -12,8 +12,7 @@ from fotrain.sw.errors import FotrainError
 from fotrain.sw.perturb import GALOIS_TAPS, lfsr_bits_reference, perturb_words
 
 
-@pytest.mark.parametrize("width,bits,seed", [(8, 3, 1), (8, 8, 0xA5), (10, 1, 0x3FF),
-                                             (10, 7, 77)])
+@pytest.mark.parametrize("width,bits,seed", [(8, 3, 1), (8, 8, 0xA5), (10, 1, 0x3FF), (10, 7, 77)])
 def test_full_period_small_width(width, bits, seed):
     period = (1 << width) - 1
     beats = -(-(period + 64) // bits)  # one whole period plus a wrap-around
@@ -21,7 +20,7 @@ def test_full_period_small_width(width, bits, seed):
     assert_array_equal(got, perturb_words(seed, beats, bits, width))
     # the stream really is periodic with 2**w - 1 (checked on the RTL bits)
     stream = ((got[:, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).reshape(-1)
-    assert_array_equal(stream[period:period + 64], stream[:64])
+    assert_array_equal(stream[period : period + 64], stream[:64])
 
 
 @pytest.mark.parametrize("bits", [1, 8, 32])

@@ -48,8 +48,10 @@ def edge_codes(src: QFormat, dst: QFormat, width: int) -> np.ndarray:
         one, half = 1 << shift, 1 << (shift - 1)
         codes += [k * one + half + d for k in range(-4, 4) for d in (-1, 0, 1)]
         for end in (dst.max_code, dst.min_code, dst.min_code + 1):
-            codes += [end * one + d for d in (-half - 1, -half, -half + 1, -1, 0, 1,
-                                              half - 1, half, half + 1)]
+            codes += [
+                end * one + d
+                for d in (-half - 1, -half, -half + 1, -1, 0, 1, half - 1, half, half + 1)
+            ]
     else:
         for end in (dst.max_code, dst.min_code, dst.min_code + 1):
             codes += [(end >> -shift) + d for d in (-1, 0, 1)]
@@ -64,9 +66,11 @@ def stimulus(src: QFormat, dst: QFormat, width: int, seed: int) -> np.ndarray:
     return np.concatenate([edge_codes(src, dst, width), np.clip(near, lo, hi), wide])
 
 
-@pytest.mark.parametrize("rounding,overflow,kind",
-                         list(itertools.product(Rounding, Overflow, DSTS)),
-                         ids=lambda v: getattr(v, "value", v))
+@pytest.mark.parametrize(
+    "rounding,overflow,kind",
+    list(itertools.product(Rounding, Overflow, DSTS)),
+    ids=lambda v: getattr(v, "value", v),
+)
 def test_matches_qformat(rounding, overflow, kind):
     width, frac = DSTS[kind]
     dst = QFormat(width, frac, rounding=rounding, overflow=overflow)

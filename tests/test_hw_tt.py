@@ -22,15 +22,20 @@ def golden(case: TTCase) -> np.ndarray:
 
 
 def lockstep(case: TTCase):
-    return rtl_tt_lockstep(case.cores, case.x, case.cfg, bias=case.bias,
-                           activation=case.cfg.layers[0].activation, idle=case.idle,
-                           stall=case.stall)
+    return rtl_tt_lockstep(
+        case.cores,
+        case.x,
+        case.cfg,
+        bias=case.bias,
+        activation=case.cfg.layers[0].activation,
+        idle=case.idle,
+        stall=case.stall,
+    )
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_random_cases_words_and_cycles(seed):
-    case = random_case(np.random.default_rng(1000 + seed), max_io=48, max_macs=600,
-                       max_batch=12)
+    case = random_case(np.random.default_rng(1000 + seed), max_io=48, max_macs=600, max_batch=12)
     r = lockstep(case)
     assert r.mismatches == []
     assert_array_equal(r.y, golden(case))
@@ -46,8 +51,10 @@ def test_edge_cases(case):
 
 def test_twin_is_one_comparison():
     case = edge_cases()[3]
-    assert_array_equal(rtl_tt_forward(case.cores, case.x, case.cfg, stall=(1, 0)),
-                       tt_forward_fixed(case.cores, case.x, case.cfg.formats))
+    assert_array_equal(
+        rtl_tt_forward(case.cores, case.x, case.cfg, stall=(1, 0)),
+        tt_forward_fixed(case.cores, case.x, case.cfg.formats),
+    )
 
 
 @pytest.mark.parametrize("lanes,batch", [(1, 3), (2, 4), (3, 7), (4, 4)])
@@ -148,8 +155,14 @@ def test_rejected_engine_leaves_no_unused_component():
 def test_waveform_names_states_and_tag_fields(tmp_path):
     case = edge_cases()[0]
     vcd = tmp_path / "tt.vcd"
-    rtl_tt_run(case.cores, case.x, case.cfg, bias=case.bias,
-               activation=case.cfg.layers[0].activation, vcd=str(vcd))
+    rtl_tt_run(
+        case.cores,
+        case.x,
+        case.cfg,
+        bias=case.bias,
+        activation=case.cfg.layers[0].activation,
+        vcd=str(vcd),
+    )
     text = vcd.read_text()
     assert "$var string 1" in text and "ISSUE" in text and "FLUSH" in text
     assert "tag3.first" in text and "ytag.last" in text
@@ -157,7 +170,7 @@ def test_waveform_names_states_and_tag_fields(tmp_path):
 
 def test_checker_bites_on_rounding_mutation(monkeypatch):
     """Round-half-up instead of the configured convergent rounding must be caught."""
-    import fotrain.hw.tt as hwtt
+    import fotrain.hw.tt.mac as hwtt
     from fotrain.sw.qformat import Rounding
 
     class Mutated(hwtt.Requantize):
@@ -177,9 +190,11 @@ def test_checker_bites_on_rounding_mutation(monkeypatch):
 
 def test_cycle_checker_bites_on_timing_mutation(monkeypatch):
     """One more flush cycle in the RTL keeps the data right but breaks the cycle model."""
-    import fotrain.hw.tt as hwtt
+    import fotrain.hw.tt.sequencer as sequencer
+    import fotrain.hw.tt.state as state
 
-    monkeypatch.setattr(hwtt, "FLUSH_CYCLES", hwtt.FLUSH_CYCLES + 1)
+    for part in (sequencer, state):  # every part of the engine that counts flush cycles
+        monkeypatch.setattr(part, "FLUSH_CYCLES", part.FLUSH_CYCLES + 1)
     case = edge_cases()[0]
     r = lockstep(case)
     assert_array_equal(r.y, golden(case))

@@ -24,20 +24,23 @@ EXCLUDED = ("fotrain.sw", "fotrain.hw", "fotrain.sim", "fotrain.boards")
 
 
 def test_sw_imports_no_amaranth_or_cocotb():
-    code = ("import sys, pkgutil, importlib, fotrain.sw\n"
-            "for m in pkgutil.walk_packages(fotrain.sw.__path__, 'fotrain.sw.'):\n"
-            "    importlib.import_module(m.name)\n"
-            "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('amaranth', 'cocotb',"
-            " 'cocotb_tools', 'matplotlib'))\n"
-            "print(','.join(bad))\n")
+    code = (
+        "import sys, pkgutil, importlib, fotrain.sw\n"
+        "for m in pkgutil.walk_packages(fotrain.sw.__path__, 'fotrain.sw.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('amaranth', 'cocotb',"
+        " 'cocotb_tools', 'matplotlib'))\n"
+        "print(','.join(bad))\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == ""
 
 
 def test_no_generic_top_level_packages():
     for name in ("sw", "hw", "sim", "boards"):
-        r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True,
-                           cwd="/", text=True)
+        r = subprocess.run(
+            [sys.executable, "-c", f"import {name}"], capture_output=True, cwd="/", text=True
+        )
         assert r.returncode != 0, f"a top-level package {name!r} is importable"
     for name in ("fotrain.sw", "fotrain.hw", "fotrain.sim", "fotrain.boards"):
         subprocess.run([sys.executable, "-c", f"import {name}"], check=True, cwd="/")
@@ -64,7 +67,7 @@ def _targets(node: ast.AST, module: str, is_package: bool) -> list[str]:
     assert isinstance(node, ast.ImportFrom)
     if node.level:
         base = module.split(".") if is_package else module.split(".")[:-1]
-        base = base[:len(base) - (node.level - 1)]
+        base = base[: len(base) - (node.level - 1)]
         if node.module:
             base += node.module.split(".")
         base_name = ".".join(base)
@@ -73,8 +76,13 @@ def _targets(node: ast.AST, module: str, is_package: bool) -> list[str]:
     return [base_name, *(f"{base_name}.{alias.name}" for alias in node.names)]
 
 
-def _edges(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, known: set[str],
-           excluded: tuple[str, ...]) -> set[str]:
+def _edges(
+    node: ast.Import | ast.ImportFrom,
+    module: str,
+    is_package: bool,
+    known: set[str],
+    excluded: tuple[str, ...],
+) -> set[str]:
     """The known modules one import statement of ``module`` depends on."""
     names = _targets(node, module, is_package)
     if isinstance(node, ast.ImportFrom):
@@ -100,8 +108,7 @@ def _edges(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, kno
     return hits
 
 
-def import_graph(root: Path, package: str, excluded: tuple[str, ...] = ()
-                 ) -> dict[str, set[str]]:
+def import_graph(root: Path, package: str, excluded: tuple[str, ...] = ()) -> dict[str, set[str]]:
     """``{module: modules it imports}`` for the package whose directory is ``root``.
 
     Parameters
@@ -153,7 +160,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt]
+                return [*path[path.index(nxt) :], nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -180,17 +187,30 @@ def _write_package(root: Path, files: dict[str, str]) -> Path:
 
 #: id: (the files of a package ``pkg``, edges its graph must have, the cycle ``find_cycle`` returns)
 LAZY_RELATIVE_CYCLES = {
-    "subpackage": ({"__init__.py": "", "sub/__init__.py": "", "a.py": "from .sub import b\n",
-                    "sub/b.py": "def f():\n    from ..a import x\n"},
-                   {"pkg.a": {"pkg.sub.b"}, "pkg.sub.b": {"pkg.a"}},
-                   ["pkg.a", "pkg.sub.b", "pkg.a"]),
-    "package-init": ({"__init__.py": "", "cli/__init__.py": "from . import info\n",
-                      "cli/info.py": "from ..engine import run\n",
-                      "engine.py": ("def run():\n    from .cli.info import helper\n"
-                                    "    return helper\n")},
-                     {"pkg.cli": {"pkg.cli.info"}, "pkg.cli.info": {"pkg.engine"},
-                      "pkg.engine": {"pkg.cli.info"}},
-                     ["pkg.cli.info", "pkg.engine", "pkg.cli.info"]),
+    "subpackage": (
+        {
+            "__init__.py": "",
+            "sub/__init__.py": "",
+            "a.py": "from .sub import b\n",
+            "sub/b.py": "def f():\n    from ..a import x\n",
+        },
+        {"pkg.a": {"pkg.sub.b"}, "pkg.sub.b": {"pkg.a"}},
+        ["pkg.a", "pkg.sub.b", "pkg.a"],
+    ),
+    "package-init": (
+        {
+            "__init__.py": "",
+            "cli/__init__.py": "from . import info\n",
+            "cli/info.py": "from ..engine import run\n",
+            "engine.py": ("def run():\n    from .cli.info import helper\n    return helper\n"),
+        },
+        {
+            "pkg.cli": {"pkg.cli.info"},
+            "pkg.cli.info": {"pkg.engine"},
+            "pkg.engine": {"pkg.cli.info"},
+        },
+        ["pkg.cli.info", "pkg.engine", "pkg.cli.info"],
+    ),
 }
 
 
@@ -207,25 +227,33 @@ def test_finds_a_cycle_through_a_lazy_relative_import(case, tmp_path):
 
 
 def test_detects_a_cycle_through_absolute_imports(tmp_path):
-    pkg = _write_package(tmp_path / "pkg", {
-        "__init__.py": "",
-        "a.py": "import pkg.b\n",
-        "b.py": "from pkg import c\n",
-        "c.py": "class C:\n    def f(self):\n        from pkg.a import x\n",
-    })
+    pkg = _write_package(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "a.py": "import pkg.b\n",
+            "b.py": "from pkg import c\n",
+            "c.py": "class C:\n    def f(self):\n        from pkg.a import x\n",
+        },
+    )
     cycle = find_cycle(import_graph(pkg, "pkg"))
     assert cycle is not None and set(cycle) == {"pkg.a", "pkg.b", "pkg.c"}
 
 
 def test_acyclic_package_and_excluded_subpackage(tmp_path):
-    pkg = _write_package(tmp_path / "pkg", {
-        "__init__.py": "",
-        "leaf.py": "import json\n",
-        "cmd.py": ("from .leaf import x\nfrom .sw.model import y\nfrom . import sw\n"
-                   "import pkg.sw.model\n"),
-        "sw/__init__.py": "",
-        "sw/model.py": "from ..cmd import z\n",  # excluded: not a node, not a target
-    })
+    pkg = _write_package(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "leaf.py": "import json\n",
+            "cmd.py": (
+                "from .leaf import x\nfrom .sw.model import y\nfrom . import sw\n"
+                "import pkg.sw.model\n"
+            ),
+            "sw/__init__.py": "",
+            "sw/model.py": "from ..cmd import z\n",  # excluded: not a node, not a target
+        },
+    )
     graph = import_graph(pkg, "pkg", ("pkg.sw",))
     assert graph == {"pkg": set(), "pkg.leaf": set(), "pkg.cmd": {"pkg.leaf"}}
     assert find_cycle(graph) is None
@@ -241,7 +269,8 @@ def test_fotrain_modules_have_no_import_cycle():
     graph = import_graph(ROOT / "fotrain", "fotrain", EXCLUDED)
     # the graph covers the CLI and compare packages and sees lazy (function-local) imports
     assert {"fotrain.cli", "fotrain.cli.args", "fotrain.compare", "fotrain.compare.sweep"} <= set(
-        graph)
+        graph
+    )
     assert "fotrain.cli.args" in graph["fotrain.cli.compare"]
     assert "fotrain.compare" in graph["fotrain.cli.compare"]  # imported inside the handler
     assert not any(m.startswith(EXCLUDED) for m in graph)
@@ -257,14 +286,23 @@ def test_cli_args_is_a_leaf():
 def test_sw_top_level_is_the_specification():
     top = sorted(p.stem for p in (ROOT / "sw").glob("*.py") if p.stem != "__init__")
     assert len(top) <= 12, top
-    too_long = {str(p.relative_to(ROOT)): n for p in (ROOT / "sw").rglob("*.py")
-                if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+
+
+@pytest.mark.parametrize("folder", ["sw", "hw", "sim", "boards", "fotrain", "tests"])
+def test_no_module_over_500_lines(folder):
+    too_long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / folder).rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500
+    }
     assert not too_long
 
 
 def test_import_sw_loads_no_numpy_module():
-    code = ("import sys, fotrain.sw\n"
-            "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] == 'numpy')))\n")
+    code = (
+        "import sys, fotrain.sw\n"
+        "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] == 'numpy')))\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == ""
 

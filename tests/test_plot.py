@@ -12,10 +12,21 @@ def test_plot_runs_writes_png_and_refuses_non_runs(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    lines = [{"kind": "train", "epoch": 0, "step": s, "loss": 2.0 / s, "lr": 1e-3}
-             for s in range(1, 5)]
-    lines += [{"kind": "eval", "epoch": e, "step": 4 * e, "lr": 1e-3, "forward_passes": 10 * e,
-               "wall_s": 1.0, "test_accuracy": 50.0 + e} for e in (1, 2)]
+    lines = [
+        {"kind": "train", "epoch": 0, "step": s, "loss": 2.0 / s, "lr": 1e-3} for s in range(1, 5)
+    ]
+    lines += [
+        {
+            "kind": "eval",
+            "epoch": e,
+            "step": 4 * e,
+            "lr": 1e-3,
+            "forward_passes": 10 * e,
+            "wall_s": 1.0,
+            "test_accuracy": 50.0 + e,
+        }
+        for e in (1, 2)
+    ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     out = plot_runs([run], tmp_path / "c.png")
     assert out.stat().st_size > 10_000

@@ -9,8 +9,9 @@ from fotrain.studies import run_pinn_noise_study, run_variance_study
 
 
 def test_variance_study_writes_json_and_png(tmp_path, dataset_root):
-    result = run_variance_study(tmp_path, queries=4, repeats=2, batch=8,
-                                data_dir=str(dataset_root), progress=False)
+    result = run_variance_study(
+        tmp_path, queries=4, repeats=2, batch=8, data_dir=str(dataset_root), progress=False
+    )
     assert (tmp_path / "variance.png").stat().st_size > 10_000
     rows = json.loads((tmp_path / "variance.json").read_text())["rows"]
     assert [r["d"] for r in rows] == sorted(r["d"] for r in rows)  # TT ranks up, then dense
@@ -33,6 +34,11 @@ def test_pinn_noise_study_writes_json_png_and_reports_bad_input(tmp_path, capsys
 
 def test_pinn_noise_overrides_apply_before_the_word_length_scaling(tmp_path):
     # act Q6.10 (acc frac 10 + 14) scaled to 12 bits keeps its 6 integer bits: LSB 2**-6
-    res = run_pinn_noise_study(tmp_path, bits=(12,), points=8, progress=False,
-                               overrides=("formats.act.frac=10", "formats.acc.frac=24"))
+    res = run_pinn_noise_study(
+        tmp_path,
+        bits=(12,),
+        points=8,
+        progress=False,
+        overrides=("formats.act.frac=10", "formats.acc.frac=24"),
+    )
     assert res["rows"][0]["act_lsb"] == 2.0**-6

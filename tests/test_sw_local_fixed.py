@@ -84,30 +84,43 @@ def test_word_length_hook(make_fixed_cfg):
     m = LocalMethod(cfg, seed=0)
     m.train_step(np.full((8, 16), 0.5), np.zeros(8, np.int64), step=0, epoch=0, lr=0.5)
     assert max(int(np.abs(a).max()) for a in m.p.values()) < 2**11
-    set_cfg = make_fixed_cfg().with_overrides(["formats.act.width=12", "formats.act.frac=7",
-                                               "formats.acc.frac=20"])
+    set_cfg = make_fixed_cfg().with_overrides(
+        ["formats.act.width=12", "formats.act.frac=7", "formats.acc.frac=20"]
+    )
     assert LocalMethod(set_cfg).fixed.fa.width == 12
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"method": "dfa"}, r"train\.method: fixed point supports"),
-    ({"optimizer": "adam"}, r"train\.optimizer: fixed point supports 'sgd'"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"method": "dfa"}, r"train\.method: fixed point supports"),
+        ({"optimizer": "adam"}, r"train\.optimizer: fixed point supports 'sgd'"),
+    ],
+)
 def test_fixed_errors(change, match, make_fixed_cfg):
     with pytest.raises(ConfigError, match=match):
         LocalMethod(make_fixed_cfg(**change))
 
 
-@pytest.mark.parametrize("numerics, method, local", [
-    ("float", "tpsgd", {"cosine_every": 3}),
-    ("float", "dfa", {"schedule": "greedy", "cosine_every": 2}),
-    ("fixed", "tpsgd", {"fixed_update": "stochastic"}),
-    ("fixed", "tpsgd", {"target_amp": 40.0}),  # targets beyond the act range (+-16) saturate
-], ids=["tpsgd", "dfa-greedy", "fixed", "fixed-saturating"])
+@pytest.mark.parametrize(
+    "numerics, method, local",
+    [
+        ("float", "tpsgd", {"cosine_every": 3}),
+        ("float", "dfa", {"schedule": "greedy", "cosine_every": 2}),
+        ("fixed", "tpsgd", {"fixed_update": "stochastic"}),
+        ("fixed", "tpsgd", {"target_amp": 40.0}),  # targets beyond the act range (+-16) saturate
+    ],
+    ids=["tpsgd", "dfa-greedy", "fixed", "fixed-saturating"],
+)
 def test_resume_is_bit_identical(tmp_path, numerics, method, local, make_fixed_cfg, tiny_task):
-    train = {"epochs": 2, "lr_schedule": "exp", "lr_decay": 0.5, "log_every": 2,
-             "optimizer": "sgd" if numerics == "fixed" else "adam",
-             "lr": 0.5 if numerics == "fixed" else 0.01}
+    train = {
+        "epochs": 2,
+        "lr_schedule": "exp",
+        "lr_decay": 0.5,
+        "log_every": 2,
+        "optimizer": "sgd" if numerics == "fixed" else "adam",
+        "lr": 0.5 if numerics == "fixed" else 0.01,
+    }
     cfg = make_fixed_cfg(numerics, method, local, **train)
     task = tiny_task(classes=3, features=16, n=96, n_train=64, spread=40, labels_first=True)
     full = LocalMethod(cfg, seed=cfg.train.seed)
@@ -134,8 +147,10 @@ def test_mnist_tpsgd_one_epoch_beats_shallow(tmp_path):
     task = ClassificationTask.load("mnist", train_limit=10000)
     acc = {}
     for rule in ("tpsgd", "shallow"):
-        cfg = load_config("mnist-mlp-tpsgd").with_overrides([f"train.method={rule}",
-                                                              "train.epochs=1"])
-        acc[rule] = Trainer(cfg, LocalMethod(cfg), task, tmp_path / rule,
-                            progress=False).run()["test_accuracy"]
+        cfg = load_config("mnist-mlp-tpsgd").with_overrides(
+            [f"train.method={rule}", "train.epochs=1"]
+        )
+        acc[rule] = Trainer(cfg, LocalMethod(cfg), task, tmp_path / rule, progress=False).run()[
+            "test_accuracy"
+        ]
     assert acc["tpsgd"] > 90.0 and acc["tpsgd"] > acc["shallow"]

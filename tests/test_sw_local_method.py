@@ -13,8 +13,14 @@ from fotrain.sw.local.layers import local_loss_value
 from fotrain.sw.local.method import LocalMethod, network_in_features
 from fotrain.sw.local.net import task_loss
 
-CNN_LOCAL = {"arch": "cnn", "image_size": 8, "in_channels": 1, "conv_channels": [2, 3],
-             "conv_kernel": 3, "pool": 2}
+CNN_LOCAL = {
+    "arch": "cnn",
+    "image_size": 8,
+    "in_channels": 1,
+    "conv_channels": [2, 3],
+    "conv_kernel": 3,
+    "pool": 2,
+}
 RNN_LOCAL = {"arch": "rnn", "rnn_input": 4, "rnn_steps": 6, "rnn_hidden": [5, 3]}
 
 
@@ -22,6 +28,7 @@ RNN_LOCAL = {"arch": "rnn", "rnn_input": 4, "rnn_steps": 6, "rnn_hidden": [5, 3]
 def cnn_cfg(make_cfg, dense):
     """``cnn_cfg(method="tpsgd", **local)``: the CNN front end of ``CNN_LOCAL``, head
     12 -> 4 -> 3."""
+
     def build(method="tpsgd", **local):
         return make_cfg(method, [dense(12, 4), dense(4, 3, "none")], {**CNN_LOCAL, **local})
 
@@ -31,6 +38,7 @@ def cnn_cfg(make_cfg, dense):
 @pytest.fixture
 def rnn_cfg(make_cfg, dense):
     """``rnn_cfg(method="tpsgd", **local)``: the RNN front end of ``RNN_LOCAL``, head 3 -> 3."""
+
     def build(method="tpsgd", **local):
         return make_cfg(method, [dense(3, 3, "none")], {**RNN_LOCAL, **local})
 
@@ -64,8 +72,9 @@ def perturb_check(m, fn, grads, eps=1e-6, picks=4, rtol=1e-5, atol=1e-8):
             p[idx] = old - eps
             fm = fn()
             p[idx] = old
-            np.testing.assert_allclose((fp - fm) / (2 * eps), g[idx], rtol=rtol, atol=atol,
-                                       err_msg=f"{name}{idx}")
+            np.testing.assert_allclose(
+                (fp - fm) / (2 * eps), g[idx], rtol=rtol, atol=atol, err_msg=f"{name}{idx}"
+            )
 
 
 def check_local_stage(m, k, x, y):
@@ -87,8 +96,7 @@ def check_local_stage(m, k, x, y):
 
 @pytest.mark.parametrize("loss", ["mse", "smooth_l1", "bce", "l1"])
 def test_fc_local_gradient_matches_finite_differences(loss, make_cfg):
-    m = LocalMethod(make_cfg(local={"local_loss": loss, "target_amp": 0.7,
-                                    "smooth_l1_beta": 0.5}))
+    m = LocalMethod(make_cfg(local={"local_loss": loss, "target_amp": 0.7, "smooth_l1_beta": 0.5}))
     x, y = batch(m)
     for k in range(2):
         check_local_stage(m, k, x, y)
@@ -100,17 +108,30 @@ def test_conv_local_gradient_matches_finite_differences(mapping, cnn_cfg):
     x, y = batch(m)
     for k in range(3):
         check_local_stage(m, k, x, y)
-    assert m.net.stages[0].code_shape == {"dense": (8, 8, 2), "channel": (1, 1, 2),
-                                          "pooled": (4, 4, 2)}[mapping]
+    assert (
+        m.net.stages[0].code_shape
+        == {"dense": (8, 8, 2), "channel": (1, 1, 2), "pooled": (4, 4, 2)}[mapping]
+    )
 
 
-@pytest.mark.parametrize("steps, windows", [("all", 1), ("last", 1), ("ramp", 1), ("mean", 1),
-                                            ("mean", 3), ("windows", 3)])
+@pytest.mark.parametrize(
+    "steps, windows",
+    [("all", 1), ("last", 1), ("ramp", 1), ("mean", 1), ("mean", 3), ("windows", 3)],
+)
 def test_rnn_local_gradient_detaches_previous_state(steps, windows, make_cfg, dense):
-    m = LocalMethod(make_cfg("tpsgd", [dense(3 * windows, 3, "none")],
-                             {**RNN_LOCAL, "rnn_target": steps, "target_amp": 0.5,
-                              "rnn_windows": windows,
-                              "rnn_readout": "mean" if windows > 1 else "last"}))
+    m = LocalMethod(
+        make_cfg(
+            "tpsgd",
+            [dense(3 * windows, 3, "none")],
+            {
+                **RNN_LOCAL,
+                "rnn_target": steps,
+                "target_amp": 0.5,
+                "rnn_windows": windows,
+                "rnn_readout": "mean" if windows > 1 else "last",
+            },
+        )
+    )
     x, y = batch(m)
     if steps == "windows":  # one code per window and unit: the windows' targets differ
         assert m.net.stages[0].code_shape == (3, 5)
@@ -139,8 +160,16 @@ def test_rnn_local_gradient_detaches_previous_state(steps, windows, make_cfg, de
         perturb_check(m, local_loss, grads)
 
 
-TT_LAYER = {"kind": "tt", "in_features": 12, "out_features": 6, "in_modes": [3, 4],
-            "out_modes": [2, 3], "ranks": 2, "bias": True, "activation": "tanh"}
+TT_LAYER = {
+    "kind": "tt",
+    "in_features": 12,
+    "out_features": 6,
+    "in_modes": [3, 4],
+    "out_modes": [2, 3],
+    "ranks": 2,
+    "bias": True,
+    "activation": "tanh",
+}
 
 
 @pytest.mark.parametrize("case", ["mlp", "tt", "cnn", "rnn", "rnn-mean", "rnn-windows", "mse"])
@@ -151,8 +180,9 @@ def test_bp_reference_matches_finite_differences(case, make_cfg, dense, cnn_cfg,
         "cnn": lambda: cnn_cfg("bp"),
         "rnn": lambda: rnn_cfg("bp"),
         "rnn-mean": lambda: rnn_cfg("bp", rnn_readout="mean"),
-        "rnn-windows": lambda: make_cfg("bp", [dense(9, 3, "none")],
-                                        {**RNN_LOCAL, "rnn_readout": "mean", "rnn_windows": 3}),
+        "rnn-windows": lambda: make_cfg(
+            "bp", [dense(9, 3, "none")], {**RNN_LOCAL, "rnn_readout": "mean", "rnn_windows": 3}
+        ),
         "mse": lambda: make_cfg("bp", train={"loss": "mse"}),
     }[case]()
     m = LocalMethod(cfg)
@@ -174,21 +204,28 @@ def test_bp_reference_matches_finite_differences(case, make_cfg, dense, cnn_cfg,
 def test_rnn_window_readout_is_the_window_means_in_time_order(make_cfg, dense, rnn_cfg):
     """``rnn_windows = 3`` over 6 steps: the head reads [mean(s_0, s_1), mean(s_2, s_3),
     mean(s_4, s_5)] of the top layer; 1 window is the plain mean over time."""
-    cfg = make_cfg("tpsgd", [dense(9, 3, "none")],
-                   {**RNN_LOCAL, "rnn_target": "mean", "rnn_readout": "mean", "rnn_windows": 3})
+    cfg = make_cfg(
+        "tpsgd",
+        [dense(9, 3, "none")],
+        {**RNN_LOCAL, "rnn_target": "mean", "rnn_readout": "mean", "rnn_windows": 3},
+    )
     m = LocalMethod(cfg)
     x, _ = batch(m)
     h, _ = m.net.stages[-1].forward(m.p, stage_input(m, len(m.net.stages) - 1, x))
-    windows = np.concatenate([h[:, 2 * w:2 * w + 2].mean(axis=1) for w in range(3)], axis=1)
+    windows = np.concatenate([h[:, 2 * w : 2 * w + 2].mean(axis=1) for w in range(3)], axis=1)
     assert_array_equal(m.net.enter(m.net.front, h), windows)
     one = LocalMethod(rnn_cfg("tpsgd", rnn_target="mean", rnn_readout="mean"))
     assert_array_equal(one.net.enter(one.net.front, h), h.mean(axis=1))
 
 
-@pytest.mark.parametrize("local, field", [
-    ({"rnn_readout": "mean", "rnn_windows": 4}, "local.rnn_windows"),  # 4 does not divide 6
-    ({"rnn_readout": "last", "rnn_windows": 2}, "local.rnn_windows"),
-    ({"rnn_readout": "mean", "rnn_windows": 2}, "layers[0].in_features")])  # head needs 6
+@pytest.mark.parametrize(
+    "local, field",
+    [
+        ({"rnn_readout": "mean", "rnn_windows": 4}, "local.rnn_windows"),  # 4 does not divide 6
+        ({"rnn_readout": "last", "rnn_windows": 2}, "local.rnn_windows"),
+        ({"rnn_readout": "mean", "rnn_windows": 2}, "layers[0].in_features"),
+    ],
+)  # head needs 6
 def test_rnn_windows_errors_name_the_field(local, field, make_cfg, dense):
     with pytest.raises(ConfigError, match=re.escape(field)):
         LocalMethod(make_cfg("tpsgd", [dense(3, 3, "none")], {**RNN_LOCAL, **local}))
@@ -233,9 +270,15 @@ def test_dfa_and_sdfa_signals(make_cfg):
 
 def test_memory_accounting_from_arrays(make_cfg, dense):
     b = 8
-    cfgs = {r: make_cfg(r, layers=[dense(20, 16), dense(16, 12), dense(12, 3, "none")],
-                        train={"batch_size": b, "optimizer": "adam"},
-                        local={"dtype": "float32"}) for r in ("tpsgd", "bp", "dfa")}
+    cfgs = {
+        r: make_cfg(
+            r,
+            layers=[dense(20, 16), dense(16, 12), dense(12, 3, "none")],
+            train={"batch_size": b, "optimizer": "adam"},
+            local={"dtype": "float32"},
+        )
+        for r in ("tpsgd", "bp", "dfa")
+    }
     mem = {r: LocalMethod(c).memory() for r, c in cfgs.items()}
     f4 = 4
     # tpSGD holds one stage at a time: its input and output
@@ -251,12 +294,14 @@ def test_memory_accounting_from_arrays(make_cfg, dense):
     assert mem["tpsgd"]["optimizer"] == 2 * sum(sizes) * f4 + 6 * 8
     assert mem["tpsgd"]["projection"] == 0 and mem["tpsgd"]["projection_cache"] > 0
     assert mem["tpsgd"]["parameters"] == sum(sizes) * f4
-    uni = LocalMethod(make_cfg("tpsgd", local={"projection": "uniform"},
-                               train={"batch_size": b})).memory()
+    uni = LocalMethod(
+        make_cfg("tpsgd", local={"projection": "uniform"}, train={"batch_size": b})
+    ).memory()
     assert uni["projection"] == (5 * 3 + 4 * 3) * 8 and uni["projection_cache"] == 0
     for m in mem.values():
-        assert m["training_state"] == (m["activations"] + m["gradients"] + m["optimizer"]
-                                       + m["projection"])
+        assert m["training_state"] == (
+            m["activations"] + m["gradients"] + m["optimizer"] + m["projection"]
+        )
 
 
 def test_cosine_logged_and_shallow_freezes_hidden(make_cfg):
@@ -294,15 +339,18 @@ def test_greedy_schedule_trains_one_stage_per_phase(make_cfg):
         assert not np.array_equal(m.p["fc2.w"], before["fc2.w"])
 
 
-@pytest.mark.parametrize("d, match", [
-    ({"local": {"arch": "transformer"}}, r"local\.arch: 'transformer' is not one of"),
-    ({"local": {"conv_kernel": 4}}, r"local\.conv_kernel: must be odd"),
-    ({"local": {"target_amp": 0}}, r"local\.target_amp: must be > 0, got 0"),
-    ({"local": {"local_loss": "bce", "activation": "relu"}}, r"local\.local_loss: bce needs"),
-    ({"local": {"cnn_target": "global"}}, r"local\.cnn_target: 'global'"),
-    ({"local": {"rnn_hidden": []}}, r"local\.rnn_hidden: must be a non-empty"),
-    ({"local": {"pool": 64}}, r"local\.pool: shrinks"),
-])
+@pytest.mark.parametrize(
+    "d, match",
+    [
+        ({"local": {"arch": "transformer"}}, r"local\.arch: 'transformer' is not one of"),
+        ({"local": {"conv_kernel": 4}}, r"local\.conv_kernel: must be odd"),
+        ({"local": {"target_amp": 0}}, r"local\.target_amp: must be > 0, got 0"),
+        ({"local": {"local_loss": "bce", "activation": "relu"}}, r"local\.local_loss: bce needs"),
+        ({"local": {"cnn_target": "global"}}, r"local\.cnn_target: 'global'"),
+        ({"local": {"rnn_hidden": []}}, r"local\.rnn_hidden: must be a non-empty"),
+        ({"local": {"pool": 64}}, r"local\.pool: shrinks"),
+    ],
+)
 def test_config_errors_name_the_field(d, match):
     with pytest.raises(ConfigError, match=match):
         Config.from_dict(d)
@@ -319,15 +367,26 @@ def test_geometry_errors_name_the_field(make_cfg, dense):
         LocalMethod(make_cfg("bp", local={"schedule": "greedy"}))
 
 
-MINE = [n for n in preset_names()
-        if n.startswith(("mnist-mlp-", "fmnist-mlp-", "mnist-cnn-", "mnist-rnn-"))]
+MINE = [
+    n
+    for n in preset_names()
+    if n.startswith(("mnist-mlp-", "fmnist-mlp-", "mnist-cnn-", "mnist-rnn-"))
+]
 
 
 def test_all_presets_present():
-    want = {f"{d}-mlp-{r}" for d in ("mnist", "fmnist")
-            for r in ("tpsgd", "drtp", "dfa", "shallow", "bp")}
-    want |= {"mnist-cnn-tpsgd", "mnist-cnn-bp", "mnist-rnn-tpsgd", "mnist-rnn-bp",
-             "mnist-mlp-tpsgd-fixed16"}
+    want = {
+        f"{d}-mlp-{r}"
+        for d in ("mnist", "fmnist")
+        for r in ("tpsgd", "drtp", "dfa", "shallow", "bp")
+    }
+    want |= {
+        "mnist-cnn-tpsgd",
+        "mnist-cnn-bp",
+        "mnist-rnn-tpsgd",
+        "mnist-rnn-bp",
+        "mnist-mlp-tpsgd-fixed16",
+    }
     assert want <= set(MINE)
 
 
@@ -337,7 +396,8 @@ def test_preset_loads_and_builds(name):
     assert cfg.name == name and cfg.local.arch in name
     m = LocalMethod(cfg, seed=0)
     assert m.params == cfg.params + sum(
-        int(np.prod(a.shape)) for n, a in m.p.items() if n.startswith(("conv", "rnn")))
+        int(np.prod(a.shape)) for n, a in m.p.items() if n.startswith(("conv", "rnn"))
+    )
     assert network_in_features(cfg) == 784 == m.net.in_features
     assert m.predict(np.zeros((2, 784))).shape == (2, 10)
 
@@ -347,8 +407,9 @@ def test_bp_reference_preset_is_the_same_net(family):
     """The gaps the docs report are against BP on the same network, data and batch size."""
     ref = load_config(f"{family}-bp")
     ref_shapes = {n: a.shape for n, a in LocalMethod(ref, seed=0).p.items()}
-    rules = [n for n in MINE if n.startswith(f"{family}-") and n != f"{family}-bp"
-             and "fixed" not in n]
+    rules = [
+        n for n in MINE if n.startswith(f"{family}-") and n != f"{family}-bp" and "fixed" not in n
+    ]
     assert f"{family}-tpsgd" in rules
     for name in rules:
         cfg = load_config(name)

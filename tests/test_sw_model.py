@@ -11,12 +11,15 @@ from fotrain.sw.qformat import OverflowStats, QFormat, Rounding
 
 def direct(name, codes, fmt, stats):
     """The definition: the exact function of the code's value rounded into ``fmt`` (RND)."""
-    return fmt.with_(rounding=Rounding.RND).quantize(activate(name, fmt.to_float(codes)),
-                                                     stats=stats, site=f"act.{name}")
+    return fmt.with_(rounding=Rounding.RND).quantize(
+        activate(name, fmt.to_float(codes)), stats=stats, site=f"act.{name}"
+    )
 
 
-@pytest.mark.parametrize("spec", ["fixed<16,12>", "fixed<16,15>", "fixed<8,6,TRN>",
-                                  "fixed<12,4,RND,WRAP>", "ufixed<8,4>"])
+@pytest.mark.parametrize(
+    "spec",
+    ["fixed<16,12>", "fixed<16,15>", "fixed<8,6,TRN>", "fixed<12,4,RND,WRAP>", "ufixed<8,4>"],
+)
 @pytest.mark.parametrize("name", ["sin", "tanh"])
 def test_activation_table_equals_direct_rounding_for_every_code(spec, name):
     fmt = QFormat.from_string(spec)

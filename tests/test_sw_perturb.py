@@ -147,7 +147,7 @@ def _period_mask(mask, w):
 @pytest.mark.parametrize("width", [3, 7, 16, 31, 32, 33, 48, 64])
 def test_fast_equals_reference(width):
     rng = np.random.default_rng(width)
-    seeds = [int(s) for s in rng.integers(1, 2**min(width, 63) - 1, size=3)]
+    seeds = [int(s) for s in rng.integers(1, 2 ** min(width, 63) - 1, size=3)]
     fast = lfsr_bits(seeds, 3 * width + 5, width)
     for row, s in zip(fast, seeds, strict=True):
         np.testing.assert_array_equal(row, lfsr_bits_reference(s, 3 * width + 5, width))
@@ -156,7 +156,7 @@ def test_fast_equals_reference(width):
 def test_stream_wraps_after_period():
     w = 10
     bits = lfsr_bits(77, 2 * (2**w - 1), w)
-    np.testing.assert_array_equal(bits[: 2**w - 1], bits[2**w - 1:])
+    np.testing.assert_array_equal(bits[: 2**w - 1], bits[2**w - 1 :])
 
 
 @pytest.mark.parametrize("b", [1, 3, 8, 32])

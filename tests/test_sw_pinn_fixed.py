@@ -33,8 +33,9 @@ def test_fixed_path_equals_its_spec(tiny_pinn):
             nn = act.to_float(network_forward_fixed(cfg, moved, xq)[:, 0])
             assert got[a, q] == col.losses(nn[None])[0]
     before = {k: v.copy() for k, v in m.q.items()}
-    m.train_step(np.random.default_rng(12).random((3, 21)), np.zeros(3, np.int64), step=0,
-                 epoch=0, lr=1e-2)
+    m.train_step(
+        np.random.default_rng(12).random((3, 21)), np.zeros(3, np.int64), step=0, epoch=0, lr=1e-2
+    )
     assert all(v.dtype == np.int64 for v in m.q.values())
     assert any((m.q[k] != before[k]).any() for k in m.q)
 
@@ -47,8 +48,9 @@ def test_resumed_fixed_run_reports_every_overflow_event(tmp_path, tiny_pinn):
     full = Trainer(cfg, make_method(cfg, seed=0), task, tmp_path / "a", progress=False).run()
     short = cfg.replace(train=TrainConfig(**{**cfg.train.to_dict(), "max_steps": 2}))
     part = Trainer(short, make_method(short, seed=0), task, tmp_path / "b", progress=False).run()
-    resumed = Trainer(cfg, make_method(cfg, seed=0), task, tmp_path / "b",
-                      progress=False).run(resume=True)
+    resumed = Trainer(cfg, make_method(cfg, seed=0), task, tmp_path / "b", progress=False).run(
+        resume=True
+    )
     assert part["overflow_events"] > 0  # events before the stop, lost if not checkpointed
     assert resumed["overflow_events"] == full["overflow_events"]
     assert resumed["overflow_by_site"] == full["overflow_by_site"]
@@ -76,8 +78,9 @@ def test_fixed_all_blocks_path_equals_its_spec(tiny_pinn):
         np.testing.assert_allclose(grads[n], want, rtol=1e-12)
     before = {k: v.copy() for k, v in m.q.items()}
     m._forward = 0
-    out = m.train_step(np.random.default_rng(12).random((2, 21)), np.zeros(2, np.int64), step=0,
-                       epoch=0, lr=1e-2)
+    out = m.train_step(
+        np.random.default_rng(12).random((2, 21)), np.zeros(2, np.int64), step=0, epoch=0, lr=1e-2
+    )
     assert m.forward_passes == 2 * 43 * 9 and out["zero_loss_diff_frac"] < 1
     assert all((m.q[k] != before[k]).any() for k in m.q)  # every array learned
 

@@ -20,8 +20,9 @@ from fotrain.sw.train.trainer import Trainer
 
 
 @pytest.mark.parametrize("boundary", [0, 2])
-@pytest.mark.parametrize("blocks", [["0.core1"], ["0.core2"], ["0.bias"], ["1.w"],
-                                    ["0.core0", "0.core2", "1.bias"]])
+@pytest.mark.parametrize(
+    "blocks", [["0.core1"], ["0.core2"], ["0.bias"], ["1.w"], ["0.core0", "0.core2", "1.bias"]]
+)
 def test_batched_block_losses_equal_plain_forwards(blocks, boundary, tiny_pinn):
     m = PINNMethod(tiny_pinn(), seed=1)
     rng = np.random.default_rng(2)
@@ -30,10 +31,10 @@ def test_batched_block_losses_equal_plain_forwards(blocks, boundary, tiny_pinn):
         x = np.concatenate([x, m.problem.sample_boundary(boundary, rng=rng)])
     col = Collocation(m.problem, m.stencil, x, boundary)
     from fotrain.sw.pinn.net import BaseEval
+
     base = BaseEval(m.cfg, m.p, col.xi, m.stencil.offsets, np.float64, extra=col.xb)
     assert base.size == 3 * 43 + boundary
-    np.testing.assert_allclose(base.out, network_forward(m.cfg, m.p, col.points)[:, 0],
-                               atol=1e-13)
+    np.testing.assert_allclose(base.out, network_forward(m.cfg, m.p, col.points)[:, 0], atol=1e-13)
     rng = np.random.default_rng(3)
     u = {n: rng.choice([-1.0, 1.0], size=(4, *m.p[n].shape)) for n in blocks}
     got = m.block_losses(base, col, blocks, u, [0.01, -0.01])
@@ -56,8 +57,12 @@ def assert_grads_match_fd(m, col, grads, names, seed):
     rng = np.random.default_rng(seed)
     for n in names:
         d = rng.normal(size=m.p[n].shape)
-        ls = [col.losses(network_forward(m.cfg, {**m.p, n: m.p[n] + e * d}, col.points)[:, 0]
-                         [None])[0] for e in (1e-6, -1e-6)]
+        ls = [
+            col.losses(network_forward(m.cfg, {**m.p, n: m.p[n] + e * d}, col.points)[:, 0][None])[
+                0
+            ]
+            for e in (1e-6, -1e-6)
+        ]
         assert np.sum(grads[n] * d) == pytest.approx((ls[0] - ls[1]) / 2e-6, rel=1e-5)
 
 
@@ -100,8 +105,9 @@ def test_resume_is_bit_identical_through_the_trainer(tmp_path, numerics, tiny_pi
     assert summary["rel_l2"] == s["rel_l2"] and s["network_evals_per_iteration"] > 0
 
 
-@pytest.mark.parametrize("name", ["hjb20-tt-zo", "hjb20-tt-zo-fixed16", "heat20-tt-zo",
-                                  "heat20-tt-bp"])
+@pytest.mark.parametrize(
+    "name", ["hjb20-tt-zo", "hjb20-tt-zo-fixed16", "heat20-tt-zo", "heat20-tt-bp"]
+)
 def test_presets_load_and_count_evaluations(name):
     cfg = load_config(name)
     m = make_method(cfg, seed=0)
@@ -127,8 +133,9 @@ def test_bad_settings_raise_config_error(tiny_pinn):
         make_method(tiny_pinn(numerics="fixed", blocks="layer"), seed=0)
 
 
-def test_first_order_gradient_with_boundary_points_matches_finite_differences(tiny_pinn,
-                                                                             boundary_col):
+def test_first_order_gradient_with_boundary_points_matches_finite_differences(
+    tiny_pinn, boundary_col
+):
     m = PINNMethod(tiny_pinn(method="bp"), seed=0)
     col = boundary_col(m.problem)
     loss, grads = m.first_order(col)

@@ -20,8 +20,12 @@ def pipeline(problem, x, sigma, level=3):
 
 def test_hjb_residual_of_exact_solution_through_pipeline():
     hjb = HJB()
-    assert (hjb.dim, hjb.time_axis, hjb.laplacian_axes, hjb.name) == (21, 20, tuple(range(20)),
-                                                                      "hjb20")
+    assert (hjb.dim, hjb.time_axis, hjb.laplacian_axes, hjb.name) == (
+        21,
+        20,
+        tuple(range(20)),
+        "hjb20",
+    )
     x = hjb.sample_collocation(100, rng=np.random.default_rng(0))
     e, r = pipeline(hjb, x, sigma=0.1)
     assert e.evals_per_point == 925
@@ -39,8 +43,9 @@ def test_hjb_residual_of_exact_solution_through_pipeline():
 def test_hjb_residual_detects_wrong_solution():
     hjb = HJB()
     x = hjb.sample_collocation(20, rng=np.random.default_rng(1))
-    e = sparse_grid_stein(hjb.wrap(lambda p: np.full(len(p), 2.0)), x, sigma=0.1,
-                          laplacian_axes=hjb.laplacian_axes)
+    e = sparse_grid_stein(
+        hjb.wrap(lambda p: np.full(len(p), 2.0)), x, sigma=0.1, laplacian_axes=hjb.laplacian_axes
+    )
     # u = sum(x) + 2 (1 - t): u_t = -2, |grad_x u|^2 = 20 -> residual -2 - 1 + 2 = -1
     np.testing.assert_allclose(hjb.residual(x, e.value, e.grad, e.laplacian), -1.0, atol=1e-8)
 
@@ -83,12 +88,15 @@ def test_heat_constraint_and_exact_network():
     x = heat.sample_collocation(40, rng=rng)
     x[:10, 20] = 0.0
     x[10:15, 20] = 1e-9
-    np.testing.assert_allclose(heat.ansatz(x[:10], rng.normal(size=10)), heat.initial(x[:10]),
-                               rtol=1e-15)
-    np.testing.assert_allclose(heat.wrap(heat.exact_network)(x), heat.exact(x), rtol=1e-13,
-                               atol=1e-15)
-    np.testing.assert_allclose(heat.exact_network(x[:10]), -heat.rate * heat.initial(x[:10]),
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        heat.ansatz(x[:10], rng.normal(size=10)), heat.initial(x[:10]), rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        heat.wrap(heat.exact_network)(x), heat.exact(x), rtol=1e-13, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        heat.exact_network(x[:10]), -heat.rate * heat.initial(x[:10]), rtol=1e-15
+    )
 
 
 @pytest.mark.parametrize("level", [6, 7])
@@ -162,8 +170,9 @@ def test_samplers_reproducible(problem):
     assert np.abs(a.mean(0) - 0.5).max() < 6 * math.sqrt(1 / 12 / N_TEST)
     col = problem.sample_collocation(100, rng=np.random.default_rng(42))
     assert col.shape == (100, 21)
-    np.testing.assert_array_equal(col, problem.sample_collocation(100,
-                                                                  rng=np.random.default_rng(42)))
+    np.testing.assert_array_equal(
+        col, problem.sample_collocation(100, rng=np.random.default_rng(42))
+    )
 
 
 def test_rel_l2_of_smoothed_hjb_is_zero_and_heat_is_biased():
@@ -199,7 +208,7 @@ def test_get_problem_and_bad_arguments():
 def test_boundary_samples_lie_on_the_lateral_faces(problem):
     x = problem.sample_boundary(400, rng=np.random.default_rng(11))
     assert x.shape == (400, problem.dim)
-    spatial = x[:, :problem.d]
+    spatial = x[:, : problem.d]
     on_face = (spatial == 0.0) | (spatial == 1.0)
     assert (on_face.sum(axis=1) == 1).all()  # exactly one spatial coordinate on a face
     assert set(np.unique(spatial[on_face])) == {0.0, 1.0}

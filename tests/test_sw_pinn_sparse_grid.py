@@ -90,12 +90,15 @@ def test_node_count_table(d):
 
 def difference_form(d: int, level: int) -> dict[tuple[float, ...], float]:
     """Q = sum_{|l| - d <= level - 1} (x) Delta^{l_i}, Delta^l = U^l - U^{l-1}, all l in a box."""
+
     def rule(n):
         if n == 0:
             return {}
         x, w = np.polynomial.hermite_e.hermegauss(n)
-        return {round(float(a), 9) + 0.0: float(b) / math.sqrt(2 * math.pi)
-                for a, b in zip(x, w, strict=True)}
+        return {
+            round(float(a), 9) + 0.0: float(b) / math.sqrt(2 * math.pi)
+            for a, b in zip(x, w, strict=True)
+        }
 
     deltas = {}
     for n in range(1, level + 1):
@@ -117,15 +120,17 @@ def difference_form(d: int, level: int) -> dict[tuple[float, ...], float]:
 def test_matches_difference_form(d, level):
     ref = difference_form(d, level)
     z, w = smolyak_gauss_hermite(d, level)
-    got = {tuple(round(float(a), 9) + 0.0 for a in row): float(b) for row, b in zip(z, w,
-                                                                                   strict=True)}
+    got = {
+        tuple(round(float(a), 9) + 0.0 for a in row): float(b) for row, b in zip(z, w, strict=True)
+    }
     assert set(got) == set(ref)
     for k, v in ref.items():
         assert abs(got[k] - v) < 1e-11, (k, got[k], v)
 
 
-@pytest.mark.parametrize(("d", "level"), [(1, 5), (2, 2), (2, 4), (3, 3), (4, 3), (5, 2),
-                                          (6, 4), (21, 3)])
+@pytest.mark.parametrize(
+    ("d", "level"), [(1, 5), (2, 2), (2, 4), (3, 3), (4, 3), (5, 2), (6, 4), (21, 3)]
+)
 def test_exact_for_total_degree_up_to_2l_minus_1(d, level):
     top = 2 * level - 1
     assert abs(smolyak_gauss_hermite(d, level)[1].sum() - 1.0) < 1e-12
@@ -170,8 +175,9 @@ def test_fold_symmetric_reference():
         return np.cos(p @ a) + np.einsum("ki,ij,kj->k", p, b, p) ** 2
 
     full = w @ fun(z)
-    folded = g.centre_weight * fun(np.zeros((1, 21)))[0] + g.weights @ (fun(g.nodes)
-                                                                       + fun(-g.nodes))
+    folded = g.centre_weight * fun(np.zeros((1, 21)))[0] + g.weights @ (
+        fun(g.nodes) + fun(-g.nodes)
+    )
     assert abs(full - folded) < 1e-9 * np.abs(w).sum()
 
 
@@ -190,9 +196,16 @@ def test_no_centre_rule_folds_with_zero_centre():
     assert g.centre_weight == 0.0 and g.nodes.tolist() == [[1.0]]
 
 
-@pytest.mark.parametrize(("d", "level", "match"), [(0, 3, "d must"), (2, 0, "level must"),
-                                                   (2, 2.0, "level must"), (True, 2, "d must"),
-                                                   (2, 99, "level must")])
+@pytest.mark.parametrize(
+    ("d", "level", "match"),
+    [
+        (0, 3, "d must"),
+        (2, 0, "level must"),
+        (2, 2.0, "level must"),
+        (True, 2, "d must"),
+        (2, 99, "level must"),
+    ],
+)
 def test_bad_arguments(d, level, match):
     with pytest.raises(FotrainError, match=match):
         smolyak_gauss_hermite(d, level)

@@ -45,8 +45,9 @@ def gh(n):
     return x, w / w.sum()
 
 
-@pytest.mark.parametrize(("d", "level", "sigma"), [(3, 3, 0.1), (5, 3, 0.3), (21, 3, 0.1),
-                                                   (4, 4, 1.0)])
+@pytest.mark.parametrize(
+    ("d", "level", "sigma"), [(3, 3, 0.1), (5, 3, 0.3), (21, 3, 0.1), (4, 4, 1.0)]
+)
 def test_sparse_grid_quadratic_exact(d, level, sigma):
     f, a, b, c = quadratic(d, seed=d)
     x = np.random.default_rng(1).uniform(-1, 1, size=(7, d))
@@ -54,8 +55,9 @@ def test_sparse_grid_quadratic_exact(d, level, sigma):
     scale = 1 + np.abs(a).sum()
     np.testing.assert_allclose(e.value, f(x) + sigma**2 * np.trace(a) / 2, atol=1e-11 * scale)
     np.testing.assert_allclose(e.grad, x @ a + b, atol=1e-10 * scale / sigma)
-    np.testing.assert_allclose(e.hess_diag, np.broadcast_to(np.diag(a), (7, d)),
-                               atol=1e-10 * scale / sigma**2)
+    np.testing.assert_allclose(
+        e.hess_diag, np.broadcast_to(np.diag(a), (7, d)), atol=1e-10 * scale / sigma**2
+    )
     np.testing.assert_allclose(e.laplacian, np.trace(a), atol=1e-9 * scale / sigma**2)
 
 
@@ -72,8 +74,9 @@ def test_sparse_grid_ridge_polynomials_exact_to_their_degree():
     np.testing.assert_allclose(e3.grad, (3 * s**2 + 3 * sigma**2 * vv)[:, None] * v, atol=1e-11)
     np.testing.assert_allclose(e3.hess_diag, 6 * s[:, None] * v**2, atol=1e-10)
     e4 = sparse_grid_stein(lambda p: (p @ v) ** 4, x, sigma=sigma)
-    np.testing.assert_allclose(e4.grad, (4 * s**3 + 12 * sigma**2 * vv * s)[:, None] * v,
-                               atol=1e-11)
+    np.testing.assert_allclose(
+        e4.grad, (4 * s**3 + 12 * sigma**2 * vv * s)[:, None] * v, atol=1e-11
+    )
     # second derivatives of a quartic are beyond the rule: the test would notice a wrong claim
     hess4 = (12 * s**2 + 12 * sigma**2 * vv)[:, None] * v**2
     assert np.abs(e4.hess_diag - hess4).max() > 1e-6
@@ -85,7 +88,7 @@ def test_sparse_grid_sin_gradient(sigma):
     x = np.random.default_rng(2).uniform(size=(5, d))
     e = sparse_grid_stein(sin_sum, x, sigma=sigma, level=3)
     # closed form of the smoothed gradient; the level-3 rule has relative error 0.05 sigma^4
-    smooth = np.cos(x) * math.exp(-sigma**2 / 2)
+    smooth = np.cos(x) * math.exp(-(sigma**2) / 2)
     np.testing.assert_allclose(e.grad, smooth, atol=0.06 * sigma**4)
     assert np.abs(e.grad - smooth).max() > 0.01 * sigma**4  # (the bound is not vacuous)
     # exactly: cross terms z_i g(z_j) are odd and vanish; the i-th term sees the 1-D rule U^3
@@ -109,7 +112,7 @@ def test_sparse_grid_sin_second_derivatives_level3_quadrature():
     expect = own * sx + cross * (sx.sum(1, keepdims=True) - sx)
     np.testing.assert_allclose(e.hess_diag, expect, atol=1e-10)
     # the closed-form smoothed value -sin(x) exp(-s^2/2) is off by ~(d - 1) s^2 / 12 here
-    assert np.abs(e.hess_diag + sx * math.exp(-sigma**2 / 2)).max() > 1e-3
+    assert np.abs(e.hess_diag + sx * math.exp(-(sigma**2) / 2)).max() > 1e-3
 
 
 @pytest.mark.parametrize(("d", "level"), [(2, 7), (3, 7)])
@@ -117,7 +120,7 @@ def test_sparse_grid_sin_high_level_matches_smoothed_closed_form(d, level):
     sigma = 0.2
     x = np.random.default_rng(4).uniform(size=(6, d))
     e = sparse_grid_stein(sin_sum, x, sigma=sigma, level=level, laplacian_axes=[0])
-    damp = math.exp(-sigma**2 / 2)
+    damp = math.exp(-(sigma**2) / 2)
     np.testing.assert_allclose(e.value, np.sin(x).sum(1) * damp, atol=1e-12)
     np.testing.assert_allclose(e.grad, np.cos(x) * damp, atol=1e-11)
     np.testing.assert_allclose(e.hess_diag, -np.sin(x) * damp, atol=1e-9)
@@ -140,9 +143,11 @@ def test_estimators_use_differences_only():
     # adding a constant to f changes only the value (derivatives are formed from f_k - f_0; the
     # offset is kept moderate so the rounding of f itself, amplified by 1/h^2, stays below atol)
     x = np.random.default_rng(6).uniform(size=(3, 5))
-    for est in (lambda f: sparse_grid_stein(f, x, sigma=0.1),
-                lambda f: mc_stein(f, x, sigma=0.1, n_samples=8, rng=np.random.default_rng(1)),
-                lambda f: finite_differences(f, x, h=0.01)):
+    for est in (
+        lambda f: sparse_grid_stein(f, x, sigma=0.1),
+        lambda f: mc_stein(f, x, sigma=0.1, n_samples=8, rng=np.random.default_rng(1)),
+        lambda f: finite_differences(f, x, h=0.01),
+    ):
         a, b = est(sin_sum), est(lambda p: sin_sum(p) + 1e3)
         np.testing.assert_allclose(b.value - a.value, 1e3, rtol=1e-12)
         np.testing.assert_allclose(b.grad, a.grad, atol=1e-10)
@@ -225,14 +230,17 @@ def test_fixed_point_differences():
     assert stats.total > 0
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"x": np.zeros(3)}, "x must"),
-    ({"sigma": 0.0}, "sigma must"),
-    ({"sigma": float("nan")}, "sigma must"),
-    ({"laplacian_axes": [0, 7]}, "laplacian_axes"),
-    ({"laplacian_axes": [1, 1]}, "laplacian_axes"),
-    ({"f": lambda p: np.zeros((len(p), 2))}, "f must"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"x": np.zeros(3)}, "x must"),
+        ({"sigma": 0.0}, "sigma must"),
+        ({"sigma": float("nan")}, "sigma must"),
+        ({"laplacian_axes": [0, 7]}, "laplacian_axes"),
+        ({"laplacian_axes": [1, 1]}, "laplacian_axes"),
+        ({"f": lambda p: np.zeros((len(p), 2))}, "f must"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     args = {"f": sin_sum, "x": np.zeros((2, 3)), "sigma": 0.1} | kwargs
     with pytest.raises(FotrainError, match=match):

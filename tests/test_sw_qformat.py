@@ -9,20 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fotrain.sw.errors import FormatError
-from fotrain.sw.qformat import (
-    Overflow,
-    OverflowStats,
-    QFormat,
-    Rounding,
-    accumulate,
-    add,
-    mac,
-    mul,
-    requantize,
-    shift_left,
-    shift_right,
-    sub,
-)
+from fotrain.sw.qarith import accumulate, add, mac, mul, shift_left, shift_right, sub
+from fotrain.sw.qformat import Overflow, OverflowStats, QFormat, Rounding, requantize
 
 # -- exact reference -----------------------------------------------------------------------------
 
@@ -76,8 +64,9 @@ def qformats(draw, max_width: int = 24, signed: bool | None = None):
 
 @st.composite
 def codes_of(draw, f: QFormat, n: int = 6):
-    return np.array(draw(st.lists(st.integers(f.min_code, f.max_code), min_size=n, max_size=n)),
-                    dtype=np.int64)
+    return np.array(
+        draw(st.lists(st.integers(f.min_code, f.max_code), min_size=n, max_size=n)), dtype=np.int64
+    )
 
 
 # -- properties ----------------------------------------------------------------------------------
@@ -117,13 +106,20 @@ def test_add_sub_mul_match_exact(data, fa, fb, dst):
 def test_shifts_match_exact(data, f, n):
     c = data.draw(codes_of(f))
     assert shift_right(c, f, n).tolist() == [
-        ref_fit(ref_round(Fraction(int(v), 2**n), f.rounding), f) for v in c]
+        ref_fit(ref_round(Fraction(int(v), 2**n), f.rounding), f) for v in c
+    ]
     assert shift_left(c, f, n).tolist() == [ref_fit(int(v) << n, f) for v in c]
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.data(), src=qformats(16, signed=True), extra=st.integers(0, 6),
-       width=st.integers(4, 30), ovf=overflows, n=st.integers(0, 9))
+@given(
+    data=st.data(),
+    src=qformats(16, signed=True),
+    extra=st.integers(0, 6),
+    width=st.integers(4, 30),
+    ovf=overflows,
+    n=st.integers(0, 9),
+)
 def test_accumulate_matches_sequential_register(data, src, extra, width, ovf, n):
     acc = QFormat(width, src.frac + extra, overflow=ovf)
     rows = [data.draw(codes_of(src, n)) for _ in range(3)]
@@ -144,15 +140,18 @@ def test_accumulate_matches_sequential_register(data, src, extra, width, ovf, n)
 
 
 @settings(max_examples=100, deadline=None)
-@given(data=st.data(), fa=qformats(20, signed=True), fb=qformats(20, signed=True),
-       k=st.integers(1, 7))
+@given(
+    data=st.data(), fa=qformats(20, signed=True), fb=qformats(20, signed=True), k=st.integers(1, 7)
+)
 def test_mac_is_exact_dot_product(data, fa, fb, k):
     acc = QFormat(min(fa.width + fb.width + 4, 62), fa.frac + fb.frac)
     a = np.stack([data.draw(codes_of(fa, k)) for _ in range(2)])
     b = np.stack([data.draw(codes_of(fb, k)) for _ in range(3)]).T
     got = mac(a, fa, b, fb, acc)
-    want = [[ref_fit(int(np.dot(a[i].astype(object), b[:, j].astype(object))), acc)
-             for j in range(3)] for i in range(2)]
+    want = [
+        [ref_fit(int(np.dot(a[i].astype(object), b[:, j].astype(object))), acc) for j in range(3)]
+        for i in range(2)
+    ]
     assert got.tolist() == want
 
 
@@ -182,8 +181,11 @@ def test_rounding_ties():
 
 def test_overflow_modes_and_counts():
     x = np.array([-300.0, -128.0, 0.0, 127.0, 200.0])
-    for ovf, want in [("WRAP", [-44, -128, 0, 127, -56]), ("SAT", [-128, -128, 0, 127, 127]),
-                      ("SAT_SYM", [-127, -127, 0, 127, 127])]:
+    for ovf, want in [
+        ("WRAP", [-44, -128, 0, 127, -56]),
+        ("SAT", [-128, -128, 0, 127, 127]),
+        ("SAT_SYM", [-127, -127, 0, 127, 127]),
+    ]:
         stats = OverflowStats()
         assert QFormat(8, 0, overflow=ovf).quantize(x, stats=stats, site="q").tolist() == want
         assert stats.counts == {"q": 3 if ovf == "SAT_SYM" else 2}
@@ -202,15 +204,18 @@ def test_format_properties_and_strings():
     np.testing.assert_array_equal(f.to_float(f.quantize([1.5, -2.25])), [1.5, -2.25])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"width": 63, "frac": 0}, "width: 63"),
-    ({"width": 1, "frac": 0}, "width: 1"),
-    ({"width": 8, "frac": 99}, "frac: 99"),
-    ({"width": 8, "frac": 0, "rounding": "UP"}, "rounding: unknown mode 'UP'"),
-    ({"width": 8, "frac": 0, "overflow": "CLIP"}, "overflow: unknown mode 'CLIP'"),
-    ({"width": 8, "frac": 0, "signed": False, "overflow": "SAT_SYM"}, "SAT_SYM"),
-    ({"width": 8.0, "frac": 0}, "width: must be an integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"width": 63, "frac": 0}, "width: 63"),
+        ({"width": 1, "frac": 0}, "width: 1"),
+        ({"width": 8, "frac": 99}, "frac: 99"),
+        ({"width": 8, "frac": 0, "rounding": "UP"}, "rounding: unknown mode 'UP'"),
+        ({"width": 8, "frac": 0, "overflow": "CLIP"}, "overflow: unknown mode 'CLIP'"),
+        ({"width": 8, "frac": 0, "signed": False, "overflow": "SAT_SYM"}, "SAT_SYM"),
+        ({"width": 8.0, "frac": 0}, "width: must be an integer"),
+    ],
+)
 def test_bad_formats_are_refused(kwargs, match):
     with pytest.raises(FormatError, match=match):
         QFormat(**kwargs)
@@ -222,10 +227,20 @@ def test_int64_overflowing_combinations_are_refused():
     with pytest.raises(FormatError, match="bits"):
         requantize([1], QFormat(40, 0), QFormat(40, 30))
     with pytest.raises(FormatError, match="mac over"):
-        mac(np.ones((1, 4), np.int64), QFormat(31, 0), np.ones((4, 1), np.int64),
-            QFormat(31, 0), QFormat(62, 0))
+        mac(
+            np.ones((1, 4), np.int64),
+            QFormat(31, 0),
+            np.ones((4, 1), np.int64),
+            QFormat(31, 0),
+            QFormat(62, 0),
+        )
     with pytest.raises(FormatError, match="non-finite"):
         QFormat(8, 0).quantize([np.nan])
     with pytest.raises(FormatError, match="acc.frac"):
-        mac(np.ones((1, 2), np.int64), QFormat(8, 2), np.ones((2, 1), np.int64), QFormat(8, 3),
-            QFormat(24, 4))
+        mac(
+            np.ones((1, 2), np.int64),
+            QFormat(8, 2),
+            np.ones((2, 1), np.int64),
+            QFormat(8, 3),
+            QFormat(24, 4),
+        )

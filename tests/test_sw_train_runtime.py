@@ -58,8 +58,15 @@ def test_usable_cpus_is_within_the_affinity_mask():
     import os
 
     n = usable_cpus()
-    assert 1 <= n <= (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else (os.cpu_count() or 1))
+    assert (
+        1
+        <= n
+        <= (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
+    )
 
 
 def test_retain_heap_applies_on_glibc():

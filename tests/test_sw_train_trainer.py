@@ -18,22 +18,29 @@ from fotrain.sw.train.trainer import (
     shift_images,
 )
 
-TRAIN = ("train.batch_size=16", "train.log_every=2", "zo.queries=3", "train.lr_schedule='cosine'",
-         "train.schedule_epochs=2")
+TRAIN = (
+    "train.batch_size=16",
+    "train.log_every=2",
+    "zo.queries=3",
+    "train.lr_schedule='cosine'",
+    "train.schedule_epochs=2",
+)
 
 
 @pytest.fixture
 def tiny_cfg(small_tt_config):
     """``tiny_cfg(*overrides)``: ``mnist-tt-zo`` on the small TT net (its own activation), batch
     16 with a cosine schedule, then ``overrides``."""
-    return lambda *overrides: small_tt_config(*TRAIN, *overrides, preset="mnist-tt-zo",
-                                              activation=None)
+    return lambda *overrides: small_tt_config(
+        *TRAIN, *overrides, preset="mnist-tt-zo", activation=None
+    )
 
 
 @pytest.fixture
 def run(tiny_cfg, tiny_task):
     """``run(tmp, extra=(), resume=False, epochs=2)``: train on ``tiny_task()`` into ``tmp``;
     the summary and the method."""
+
     def go(tmp, extra=(), resume=False, epochs=2):
         cfg = tiny_cfg(*extra, f"train.epochs={epochs}")
         method = make_method(cfg, seed=cfg.train.seed)
@@ -42,10 +49,20 @@ def run(tiny_cfg, tiny_task):
     return go
 
 
-@pytest.mark.parametrize("extra", [(), ("train.method='bp'",),
-                                   ("train.numerics='fixed'", "train.loss='mse'",
-                                    "train.optimizer='sgd'", "zo.fixed_mu_lsb=8")],
-                         ids=["zo", "bp", "zo-fixed"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (),
+        ("train.method='bp'",),
+        (
+            "train.numerics='fixed'",
+            "train.loss='mse'",
+            "train.optimizer='sgd'",
+            "zo.fixed_mu_lsb=8",
+        ),
+    ],
+    ids=["zo", "bp", "zo-fixed"],
+)
 def test_resume_is_bit_identical(tmp_path, extra, run):
     _, straight = run(tmp_path / "a", extra, epochs=2)
     run(tmp_path / "b", extra, epochs=1)
@@ -71,8 +88,16 @@ def test_interrupted_by_max_steps_then_resumed_is_bit_identical(tmp_path, tiny_t
 
 def test_outputs_and_summary_keys(tmp_path, run):
     summary, _ = run(tmp_path, epochs=1)
-    for key in ("task", "method", "numerics", "test_accuracy", "train_forward_passes", "params",
-                "wall_s", "seed"):
+    for key in (
+        "task",
+        "method",
+        "numerics",
+        "test_accuracy",
+        "train_forward_passes",
+        "params",
+        "wall_s",
+        "seed",
+    ):
         assert key in summary
     assert summary["train_forward_passes"] == 8 * (1 + 2 * 3 * 8)  # 8 steps, 8 blocks
     on_disk = json.loads((tmp_path / "summary.json").read_text())
@@ -113,8 +138,9 @@ def test_divergence_guard_keeps_last_good_checkpoint(tmp_path, run):
 
 
 def test_learning_rate_schedules():
-    cfg = load_config("mnist-tt-zo").with_overrides(["train.lr=1.0", "train.lr_schedule='exp'",
-                                                     "train.lr_decay=0.5"])
+    cfg = load_config("mnist-tt-zo").with_overrides(
+        ["train.lr=1.0", "train.lr_schedule='exp'", "train.lr_decay=0.5"]
+    )
     assert learning_rate(cfg, 2, 0, 10) == 0.25
     cfg = cfg.with_overrides(["train.lr_schedule='step'", "train.lr_step_epochs=[1, 3]"])
     assert [learning_rate(cfg, e, 0, 10) for e in range(4)] == [1.0, 0.5, 0.5, 0.25]
@@ -133,8 +159,9 @@ def test_shift_images_moves_whole_images_by_seeded_offsets():
     seen = set()
     for img, moved, (dr, dc) in zip(x.reshape(-1, 6, 6), out.reshape(-1, 6, 6), d, strict=True):
         want = np.zeros((6, 6), np.uint8)  # moved[i, j] = img[i + dr, j + dc] where inside
-        want[max(0, -dr):6 - max(0, dr), max(0, -dc):6 - max(0, dc)] = \
-            img[max(0, dr):6 + min(0, dr), max(0, dc):6 + min(0, dc)]
+        want[max(0, -dr) : 6 - max(0, dr), max(0, -dc) : 6 - max(0, dc)] = img[
+            max(0, dr) : 6 + min(0, dr), max(0, dc) : 6 + min(0, dc)
+        ]
         assert_array_equal(moved, want)
         seen.add((int(dr), int(dc)))
     assert len(seen) == 25  # every offset in [-2, 2]^2 occurs

@@ -68,8 +68,9 @@ def test_tt_svd_round_trip_at_full_rank(seed):
 def test_tt_svd_recovers_low_rank_and_truncates():
     rng = np.random.default_rng(7)
     ins, outs, ranks = [4, 7, 7, 4], [4, 4, 4, 4], [1, 3, 3, 3, 1]
-    cores = [rng.normal(size=s) for s in
-             [(ranks[k], ins[k], outs[k], ranks[k + 1]) for k in range(4)]]
+    cores = [
+        rng.normal(size=s) for s in [(ranks[k], ins[k], outs[k], ranks[k + 1]) for k in range(4)]
+    ]
     w = tt_to_dense(cores)
     approx = tt_from_dense(w, ins, outs, max_rank=3)
     assert max(g.shape[3] for g in approx) <= 3
@@ -80,8 +81,12 @@ def test_tt_svd_recovers_low_rank_and_truncates():
 
 def test_init_has_kaiming_variance():
     ins, outs, ranks = [4, 7, 7, 4], [4, 4, 4, 4], [1, 4, 4, 4, 1]
-    var = np.mean([tt_to_dense(tt_init(ins, outs, ranks, rng=np.random.default_rng(s))).var()
-                   for s in range(60)])
+    var = np.mean(
+        [
+            tt_to_dense(tt_init(ins, outs, ranks, rng=np.random.default_rng(s))).var()
+            for s in range(60)
+        ]
+    )
     assert var == pytest.approx(2 / 784, rel=0.15)
 
 
@@ -105,15 +110,22 @@ def quantized_case(rng, fmts, ins, outs, ranks, batch=5, scale=1.0):
 FORMATS = [
     FormatConfig(),
     FormatConfig(weight=QFormat(8, 6), act=QFormat(8, 4), acc=QFormat(24, 10)),
-    FormatConfig(weight=QFormat(12, 10, rounding="RND_CONV", overflow="SAT"),
-                 act=QFormat(12, 7, rounding="RND_CONV", overflow="SAT"), acc=QFormat(32, 17)),
-    FormatConfig(weight=QFormat(24, 20, rounding="RND"), act=QFormat(24, 14, rounding="RND"),
-                 acc=QFormat(56, 34)),
+    FormatConfig(
+        weight=QFormat(12, 10, rounding="RND_CONV", overflow="SAT"),
+        act=QFormat(12, 7, rounding="RND_CONV", overflow="SAT"),
+        acc=QFormat(32, 17),
+    ),
+    FormatConfig(
+        weight=QFormat(24, 20, rounding="RND"),
+        act=QFormat(24, 14, rounding="RND"),
+        acc=QFormat(56, 34),
+    ),
 ]
 
 
-@pytest.mark.parametrize("fmts", FORMATS, ids=lambda f: f"w{f.weight.width}a{f.act.width}"
-                                                        f"{f.act.rounding.name}")
+@pytest.mark.parametrize(
+    "fmts", FORMATS, ids=lambda f: f"w{f.weight.width}a{f.act.width}{f.act.rounding.name}"
+)
 @pytest.mark.parametrize("seed", range(4))
 def test_fixed_within_lsb_bound_of_float(fmts, seed):
     rng = np.random.default_rng(seed)
@@ -132,11 +144,12 @@ def test_fixed_within_lsb_bound_of_float(fmts, seed):
 
 def test_fixed_matches_manual_per_core_requantization():
     """A literal, independent re-derivation for two cores: round after core 1, after core 2."""
-    f = FormatConfig(weight=QFormat(8, 4), act=QFormat(8, 2, rounding="RND", overflow="SAT"),
-                     acc=QFormat(24, 6))
-    g1 = np.array([[[[3, -2]], [[5, 7]]]], dtype=np.int64)       # (1, n=2, m=1, r=2)
+    f = FormatConfig(
+        weight=QFormat(8, 4), act=QFormat(8, 2, rounding="RND", overflow="SAT"), acc=QFormat(24, 6)
+    )
+    g1 = np.array([[[[3, -2]], [[5, 7]]]], dtype=np.int64)  # (1, n=2, m=1, r=2)
     g2 = np.array([[[[4], [-9]]], [[[6], [1]]]], dtype=np.int64)  # (2, n=1, m=2, 1)
-    x = np.array([[13, -6]], dtype=np.int64)                      # act codes (value /4)
+    x = np.array([[13, -6]], dtype=np.int64)  # act codes (value /4)
     # core 1: t1[a] = sum_j g1[0, j, 0, a] x[j], acc frac 6 -> act frac 2: (v + 8) >> 4
     acc1 = [3 * 13 + 5 * -6, -2 * 13 + 7 * -6]
     t1 = [(v + 8) >> 4 for v in acc1]
@@ -155,7 +168,8 @@ def test_bias_and_saturation_are_counted():
     y1 = tt_forward_fixed(qc, x, f, bias=bias)
     ref = tt_forward([f.weight.to_float(g) for g in qc], f.act.to_float(x), f.act.to_float(bias))
     assert np.abs(f.act.to_float(y1) - ref).max() <= tt_fixed_error_bound(
-        [f.weight.to_float(g) for g in qc], f)
+        [f.weight.to_float(g) for g in qc], f
+    )
     assert not np.array_equal(y0, y1)
     stats = OverflowStats()
     big = np.full((1, 6), f.act.max_code, dtype=np.int64)

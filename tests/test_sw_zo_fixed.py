@@ -38,8 +38,9 @@ def test_fixed_forward_in_chunks_equals_one_integer_forward(monkeypatch):
     ``network_forward_fixed`` (inputs over the whole act range, so layers saturate)."""
     from fotrain.sw.zo import fixed as zo_fixed
 
-    cfg = load_config("hjb20-tt").with_overrides([
-        "train.numerics='fixed'", "train.loss='mse'", "train.task='mnist'"])
+    cfg = load_config("hjb20-tt").with_overrides(
+        ["train.numerics='fixed'", "train.loss='mse'", "train.task='mnist'"]
+    )
     m = ZOFixedMethod(cfg, seed=3)
     xq = cfg.formats.act.random_codes(np.random.default_rng(4), (30, cfg.in_features))
     monkeypatch.setattr(zo_fixed, "CHUNK_ELEMENTS", 7 * m._row_width(0))  # 7-row chunks
@@ -54,6 +55,7 @@ def test_fixed_forward_in_chunks_equals_one_integer_forward(monkeypatch):
 def fixed_setup(small_tt_config):
     """``fixed_setup(seed, *sets)``: an integer ZO trainer on ``small_tt_config`` (mse loss,
     ``sets``), a batch, the initial codes."""
+
     def setup(seed, *sets):
         cfg = small_tt_config("train.numerics='fixed'", "train.loss='mse'", *sets)
         m = ZOFixedMethod(cfg, seed=seed)
@@ -92,9 +94,14 @@ def test_fixed_signsgd_moves_every_entry_by_the_lr_in_lsbs(fixed_setup):
 
 
 def test_fixed_hybrid_scd_keeps_only_moves_that_lower_the_integer_loss(fixed_setup):
-    cfg, m, x, y, before = fixed_setup(3, "train.optimizer='signsgd'", "train.method='hybrid'",
-                                       "zo.switch_epoch=1", "zo.scd_sparsity=0.5",
-                                       "zo.scd_lr=0.02")
+    cfg, m, x, y, before = fixed_setup(
+        3,
+        "train.optimizer='signsgd'",
+        "train.method='hybrid'",
+        "zo.switch_epoch=1",
+        "zo.scd_sparsity=0.5",
+        "zo.scd_lr=0.02",
+    )
     xq = cfg.formats.act.quantize(x)
 
     def loss(q):

@@ -17,8 +17,9 @@ from fotrain.sw.zo.method import (
 )
 
 
-@pytest.mark.parametrize("name", ["0.core0", "0.core1", "0.core2", "0.bias", "1.core0",
-                                  "1.core2", "1.bias"])
+@pytest.mark.parametrize(
+    "name", ["0.core0", "0.core1", "0.core2", "0.bias", "1.core0", "1.core2", "1.bias"]
+)
 def test_linear_shortcut_equals_explicit_forwards(name, small_tt_config):
     cfg = small_tt_config()
     rng = np.random.default_rng(1)
@@ -64,8 +65,13 @@ def step_and_true_gradient(cfg, seed, batch):
 
 @pytest.mark.parametrize("blocks", ["core", "layer", "all"])
 def test_rge_estimate_points_along_the_gradient(blocks, small_tt_config):
-    cfg = small_tt_config(f"zo.blocks='{blocks}'", "zo.queries=400", "zo.mu=1e-4",
-                          "zo.precision='float64'", "train.optimizer='sgd'")
+    cfg = small_tt_config(
+        f"zo.blocks='{blocks}'",
+        "zo.queries=400",
+        "zo.mu=1e-4",
+        "zo.precision='float64'",
+        "train.optimizer='sgd'",
+    )
     m, before, g_true = step_and_true_gradient(cfg, seed=3, batch=8)
     est = np.concatenate([(before[k] - m.p[k]).ravel() for k in sorted(m.p)])
     true = np.concatenate([g_true[k].ravel() for k in sorted(m.p)])
@@ -75,16 +81,22 @@ def test_rge_estimate_points_along_the_gradient(blocks, small_tt_config):
 
 
 def test_cge_equals_the_gradient(small_tt_config):
-    cfg = small_tt_config("zo.estimator='cge'", "zo.mu=1e-5", "zo.precision='float64'",
-                          "train.optimizer='sgd'")
+    cfg = small_tt_config(
+        "zo.estimator='cge'", "zo.mu=1e-5", "zo.precision='float64'", "train.optimizer='sgd'"
+    )
     m, before, g_true = step_and_true_gradient(cfg, seed=4, batch=6)
     for k in m.p:
         assert_allclose(before[k] - m.p[k], g_true[k], atol=1e-6)
 
 
 def test_scd_only_keeps_improving_steps_and_one_sided_rge_runs(small_tt_config):
-    cfg = small_tt_config("train.method='hybrid'", "zo.switch_epoch=0", "zo.scd_sparsity=0.5",
-                          "zo.scd_lr=1e-2", "zo.precision='float64'")
+    cfg = small_tt_config(
+        "train.method='hybrid'",
+        "zo.switch_epoch=0",
+        "zo.scd_sparsity=0.5",
+        "zo.scd_lr=1e-2",
+        "zo.precision='float64'",
+    )
     m = ZOMethod(cfg, seed=5)
     rng = np.random.default_rng(5)
     x, y = rng.random((16, 12)), rng.integers(0, 10, 16)
@@ -107,6 +119,7 @@ def test_directions_from_lfsr_are_reproducible_and_gaussian_option(small_tt_conf
     b = directions(cfg, (3, 4), 5, seed=9, stream=2, rng=np.random.default_rng(1))
     assert_array_equal(a, b)
     assert set(np.unique(a)) == {-1.0, 1.0}
-    g = directions(small_tt_config("zo.distribution='gaussian'"), (3, 4), 5, seed=9, stream=2,
-                   rng=rng)
+    g = directions(
+        small_tt_config("zo.distribution='gaussian'"), (3, 4), 5, seed=9, stream=2, rng=rng
+    )
     assert g.shape == (5, 3, 4) and len(np.unique(g)) == 60

@@ -45,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fotrain",
         description="Forward-only (backprop-free) training of tensor-train networks: numpy golden "
-                    "model, bit-exact fixed point, Amaranth RTL and FPGA flows.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "model, bit-exact fixed point, Amaranth RTL and FPGA flows.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"fotrain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in _COMMANDS:

@@ -45,9 +45,14 @@ def add_config_arg(p: argparse.ArgumentParser) -> None:
     p : argparse.ArgumentParser
         The subcommand's parser.
     """
-    p.add_argument("config", metavar="CONFIG_OR_PRESET", nargs="?", default="default",
-                   help="a preset name (see `fotrain info --list`) or a path to a .toml config; "
-                        "default: the built-in MNIST 784->256 TT layer")
+    p.add_argument(
+        "config",
+        metavar="CONFIG_OR_PRESET",
+        nargs="?",
+        default="default",
+        help="a preset name (see `fotrain info --list`) or a path to a .toml config; "
+        "default: the built-in MNIST 784->256 TT layer",
+    )
 
 
 def add_data_dir_arg(p: argparse.ArgumentParser) -> None:

@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from ..sw.errors import FotrainError
+
         try:
             Path(args.out).write_text(text + "\n", encoding="utf-8")
         except OSError as e:
@@ -35,15 +36,22 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     sub : argparse._SubParsersAction
         What ``ArgumentParser.add_subparsers`` returned.
     """
-    p = sub.add_parser("bench", help="benchmarks that print JSON (not timed tests)",
-                       description="fixed: fixed-point vs float TT forward of the default layer "
-                                   "(goal <= 3x) and fotrain vs fxpmath on the same fixed-point "
-                                   "multiply-accumulate (goal >= 100x; needs the `bench` extra). "
-                                   "zo: one ZO step of mnist-tt-zo vs a straightforward PyTorch "
-                                   "CPU version (goal ratio <= 1; needs torch).")
+    p = sub.add_parser(
+        "bench",
+        help="benchmarks that print JSON (not timed tests)",
+        description="fixed: fixed-point vs float TT forward of the default layer "
+        "(goal <= 3x) and fotrain vs fxpmath on the same fixed-point "
+        "multiply-accumulate (goal >= 100x; needs the `bench` extra). "
+        "zo: one ZO step of mnist-tt-zo vs a straightforward PyTorch "
+        "CPU version (goal ratio <= 1; needs torch).",
+    )
     p.add_argument("what", choices=["fixed", "zo"], help="which benchmark")
-    p.add_argument("--batch", type=positive_int, default=None,
-                   help="batch size (default 256 for fixed, the preset's 128 for zo)")
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        default=None,
+        help="batch size (default 256 for fixed, the preset's 128 for zo)",
+    )
     p.add_argument("--repeats", type=positive_int, default=20, help="timed repeats (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")

@@ -45,9 +45,15 @@ def _entries(args: argparse.Namespace, bits, roundings) -> tuple[list, list, str
         if bits or roundings or args.seeds:
             import dataclasses
 
-            entries = [dataclasses.replace(
-                e, bits=bits or e.bits, roundings=roundings or e.roundings,
-                seeds=args.seeds or e.seeds) for e in entries]
+            entries = [
+                dataclasses.replace(
+                    e,
+                    bits=bits or e.bits,
+                    roundings=roundings or e.roundings,
+                    seeds=args.seeds or e.seeds,
+                )
+                for e in entries
+            ]
         return entries, missing, args.out or DEFAULT_OUT
     if not args.presets:
         raise FotrainError("compare: give at least one preset (or --default)")
@@ -55,8 +61,10 @@ def _entries(args: argparse.Namespace, bits, roundings) -> tuple[list, list, str
 
     for p in args.presets:
         load_config(p)  # unknown preset / unreadable file: one line
-    entries = [Entry(p, p, (), bits or _DEFAULT_BITS, roundings or (None,), args.seeds or 1)
-               for p in dict.fromkeys(args.presets)]
+    entries = [
+        Entry(p, p, (), bits or _DEFAULT_BITS, roundings or (None,), args.seeds or 1)
+        for p in dict.fromkeys(args.presets)
+    ]
     return entries, [], args.out or "runs/compare"
 
 
@@ -65,17 +73,21 @@ def _print_plan(specs, missing) -> None:
         print(f"{s.status:8s} {s.run_dir}")
     for m in missing:
         print(f"missing  {m['label']}: {m['reason']}")
-    print(f"fotrain: {len(specs)} runs planned, "
-          f"{sum(s.status in ('done', 'failed') for s in specs)} already finished",
-          file=sys.stderr)
+    print(
+        f"fotrain: {len(specs)} runs planned, "
+        f"{sum(s.status in ('done', 'failed') for s in specs)} already finished",
+        file=sys.stderr,
+    )
 
 
 def _print_results(result, missing) -> None:
     for m in result["min_bits"]:
         verdict = f"{m['min_bits']} bits" if m["min_bits"] is not None else "none tested"
         ref = "-" if m["float"] is None else f"{m['float']:.4g}"
-        print(f"{m['label']:>24} {m['rounding']:>8}: float {m['metric_name']} {ref}; "
-              f"smallest word length within {m['tolerance']}: {verdict}")
+        print(
+            f"{m['label']:>24} {m['rounding']:>8}: float {m['metric_name']} {ref}; "
+            f"smallest word length within {m['tolerance']}: {verdict}"
+        )
     for m in missing:
         print(f"{m['label']:>24}: not covered ({m['reason']})")
 
@@ -90,19 +102,31 @@ def run(args: argparse.Namespace) -> int:
     roundings = parse_roundings(args.rounding) if args.rounding is not None else None
     curve = parse_bits(args.curve_bits) if args.curve_bits else None
     entries, missing, out = _entries(args, bits, roundings)
-    result = compare(entries, out, runs_dir=args.runs, sets=sets, jobs=args.jobs,
-                     data_dir=args.data_dir, progress=not args.no_progress,
-                     keep_checkpoints=args.keep_checkpoints, missing=missing,
-                     command=_command_line(args), curve_bits=curve, dry_run=args.dry_run,
-                     log=lambda s: print(s, file=sys.stderr))
+    result = compare(
+        entries,
+        out,
+        runs_dir=args.runs,
+        sets=sets,
+        jobs=args.jobs,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        keep_checkpoints=args.keep_checkpoints,
+        missing=missing,
+        command=_command_line(args),
+        curve_bits=curve,
+        dry_run=args.dry_run,
+        log=lambda s: print(s, file=sys.stderr),
+    )
     if args.dry_run:
         _print_plan(result["specs"], missing)
         return 0
     _print_results(result, missing)
     bad = [r for r in result["rows"] if r["status"] == "crashed"]
     if bad:
-        raise FotrainError(f"compare: {len(bad)} runs crashed (first: {bad[0]['run_dir']}: "
-                           f"{bad[0]['message']}); outputs written, rerun to retry them")
+        raise FotrainError(
+            f"compare: {len(bad)} runs crashed (first: {bad[0]['run_dir']}: "
+            f"{bad[0]['message']}); outputs written, rerun to retry them"
+        )
     return 0
 
 
@@ -111,8 +135,13 @@ def _command_line(args: argparse.Namespace) -> str:
     import shlex
 
     parts = ["fotrain", "compare", *(["--default"] if args.default else []), *args.presets]
-    for flag, value in (("--bits", args.bits), ("--rounding", args.rounding),
-                        ("--seeds", args.seeds), ("--out", args.out), ("--runs", args.runs)):
+    for flag, value in (
+        ("--bits", args.bits),
+        ("--rounding", args.rounding),
+        ("--seeds", args.seeds),
+        ("--out", args.out),
+        ("--runs", args.runs),
+    ):
         if value is not None:
             parts += [flag, str(value)]
     for s in args.set or []:
@@ -128,31 +157,59 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     sub : argparse._SubParsersAction
         What ``ArgumentParser.add_subparsers`` returned.
     """
-    p = sub.add_parser("compare", help="fixed-point vs float training: word-length sweeps",
-                       description=DESCRIPTION, epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("presets", metavar="PRESET", nargs="*",
-                   help="presets (or .toml configs) whose method has fixed-point numerics")
-    p.add_argument("--default", action="store_true",
-                   help="the curated study (ZO-TT, hybrid, tpSGD, DRTP, HJB-20d where they "
-                        "have fixed numerics) into docs/compare")
-    p.add_argument("--bits", metavar="B,B,...",
-                   help="word lengths in 2..32 (default 4,6,8,10,12,16,20,24)")
-    p.add_argument("--rounding", metavar="R,R,...",
-                   help="TRN, RND, RND_CONV for weight, act and acc (default: the preset's)")
+    p = sub.add_parser(
+        "compare",
+        help="fixed-point vs float training: word-length sweeps",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "presets",
+        metavar="PRESET",
+        nargs="*",
+        help="presets (or .toml configs) whose method has fixed-point numerics",
+    )
+    p.add_argument(
+        "--default",
+        action="store_true",
+        help="the curated study (ZO-TT, hybrid, tpSGD, DRTP, HJB-20d where they "
+        "have fixed numerics) into docs/compare",
+    )
+    p.add_argument(
+        "--bits", metavar="B,B,...", help="word lengths in 2..32 (default 4,6,8,10,12,16,20,24)"
+    )
+    p.add_argument(
+        "--rounding",
+        metavar="R,R,...",
+        help="TRN, RND, RND_CONV for weight, act and acc (default: the preset's)",
+    )
     p.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 per setting (default 1)")
-    p.add_argument("--out", metavar="DIR",
-                   help="output directory (default runs/compare; --default: docs/compare)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output directory (default runs/compare; --default: docs/compare)",
+    )
     p.add_argument("--runs", metavar="DIR", help="run directories (default OUT/runs)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override for every run, after scaling (repeatable; e.g. "
-                        "--set train.epochs=1 --set formats.act.width=12)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override for every run, after scaling (repeatable; e.g. "
+        "--set train.epochs=1 --set formats.act.width=12)",
+    )
     add_data_dir_arg(p)
-    p.add_argument("--curve-bits", metavar="B,B,...",
-                   help="word lengths in the learning-curve plot (default: up to 4 spread)")
-    p.add_argument("--keep-checkpoints", action="store_true",
-                   help="keep finished runs' checkpoint.npz (default: delete them)")
+    p.add_argument(
+        "--curve-bits",
+        metavar="B,B,...",
+        help="word lengths in the learning-curve plot (default: up to 4 spread)",
+    )
+    p.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep finished runs' checkpoint.npz (default: delete them)",
+    )
     p.add_argument("--dry-run", action="store_true", help="validate and list the runs only")
     add_no_progress_arg(p)
     p.set_defaults(func=run)

@@ -26,11 +26,14 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     sub : argparse._SubParsersAction
         What ``ArgumentParser.add_subparsers`` returned.
     """
-    p = sub.add_parser("demo", help="run the main job on built-in data (no download)",
-                       description="Build the config's first TT layer with Kaiming-initialised "
-                                   "cores, run it on a random batch in float and in bit-exact "
-                                   "fixed point, and report size, MACs and the fixed-vs-float "
-                                   "error against its LSB-derived bound.")
+    p = sub.add_parser(
+        "demo",
+        help="run the main job on built-in data (no download)",
+        description="Build the config's first TT layer with Kaiming-initialised "
+        "cores, run it on a random batch in float and in bit-exact "
+        "fixed point, and report size, MACs and the fixed-vs-float "
+        "error against its LSB-derived bound.",
+    )
     add_config_arg(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")

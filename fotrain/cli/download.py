@@ -24,11 +24,19 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     sub : argparse._SubParsersAction
         What ``ArgumentParser.add_subparsers`` returned.
     """
-    p = sub.add_parser("download", help="fetch MNIST / Fashion-MNIST (MD5-checked) into the cache",
-                       description="Download the original gzip IDX files into --data-dir (else "
-                                   "$FOTRAIN_DATA, else ~/.cache/fotrain), checking every MD5; "
-                                   "files already present and intact are kept.")
-    p.add_argument("datasets", nargs="*", choices=["mnist", "fmnist"], default=["mnist", "fmnist"],
-                   help="which datasets (default both)")
+    p = sub.add_parser(
+        "download",
+        help="fetch MNIST / Fashion-MNIST (MD5-checked) into the cache",
+        description="Download the original gzip IDX files into --data-dir (else "
+        "$FOTRAIN_DATA, else ~/.cache/fotrain), checking every MD5; "
+        "files already present and intact are kept.",
+    )
+    p.add_argument(
+        "datasets",
+        nargs="*",
+        choices=["mnist", "fmnist"],
+        default=["mnist", "fmnist"],
+        help="which datasets (default both)",
+    )
     p.add_argument("--data-dir", metavar="D", help="target directory")
     p.set_defaults(func=run)

@@ -77,15 +77,22 @@ def run_synth(args: argparse.Namespace) -> int:
 
     comp = build_block(args.block, args.config, args.layer)
     report = synthesize(comp, args.block, args.target, _out_dir(args.out), seed=args.seed)
-    print(json.dumps({k: report[k] for k in ("block", "target", "luts", "ffs", "dsps", "brams",
-                                              "fmax_mhz")}))
+    print(
+        json.dumps(
+            {k: report[k] for k in ("block", "target", "luts", "ffs", "dsps", "brams", "fmax_mhz")}
+        )
+    )
     return 0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("block", choices=BLOCKS, help="which RTL block")
-    p.add_argument("--config", default="default", metavar="CONFIG_OR_PRESET",
-                   help="preset name or .toml path (default: the MNIST 784->256 layer)")
+    p.add_argument(
+        "--config",
+        default="default",
+        metavar="CONFIG_OR_PRESET",
+        help="preset name or .toml path (default: the MNIST 784->256 layer)",
+    )
     p.add_argument("--layer", type=int, default=0, help="layer index for tt_engine (default 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
 
@@ -98,15 +105,21 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     sub : argparse._SubParsersAction
         What ``ArgumentParser.add_subparsers`` returned.
     """
-    p = sub.add_parser("emit", help="write the Verilog of an RTL block",
-                       description="Convert tt_engine or perturb for a config to Verilog "
-                                   "(DIR/<block>.v; ports clk, rst, <port>__payload/valid/ready).")
+    p = sub.add_parser(
+        "emit",
+        help="write the Verilog of an RTL block",
+        description="Convert tt_engine or perturb for a config to Verilog "
+        "(DIR/<block>.v; ports clk, rst, <port>__payload/valid/ready).",
+    )
     _common(p)
     p.set_defaults(func=run_emit)
-    p = sub.add_parser("synth", help="synthesise an RTL block and write report.json",
-                       description="Yosys + nextpnr (the yowasp `synth` extra) on an IO-reduced "
-                                   "wrapper; writes DIR/report.json with LUTs, FFs, DSPs, BRAMs "
-                                   "and Fmax.")
+    p = sub.add_parser(
+        "synth",
+        help="synthesise an RTL block and write report.json",
+        description="Yosys + nextpnr (the yowasp `synth` extra) on an IO-reduced "
+        "wrapper; writes DIR/report.json with LUTs, FFs, DSPs, BRAMs "
+        "and Fmax.",
+    )
     _common(p)
     p.add_argument("--target", required=True, choices=TARGETS, help="FPGA target")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")

@@ -29,9 +29,12 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     sub : argparse._SubParsersAction
         What ``ArgumentParser.add_subparsers`` returned.
     """
-    p = sub.add_parser("info", help="parameters, MACs, memory and compression per layer",
-                       description="Print per-layer geometry, trainable entries, the dense "
-                                   "equivalent, compression ratio, MACs and memory of a config.")
+    p = sub.add_parser(
+        "info",
+        help="parameters, MACs, memory and compression per layer",
+        description="Print per-layer geometry, trainable entries, the dense "
+        "equivalent, compression ratio, MACs and memory of a config.",
+    )
     add_config_arg(p)
     p.add_argument("--batch", type=positive_int, default=1, help="batch size for MACs (default 1)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -25,10 +25,13 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     sub : argparse._SubParsersAction
         What ``ArgumentParser.add_subparsers`` returned.
     """
-    p = sub.add_parser("plot", help="learning curves of one or more runs (PNG)",
-                       description="Plot the training loss against steps and the evaluation "
-                                   "metric (test accuracy or rel L2) against forward passes for "
-                                   "each RUN_DIR written by `fotrain train`.")
+    p = sub.add_parser(
+        "plot",
+        help="learning curves of one or more runs (PNG)",
+        description="Plot the training loss against steps and the evaluation "
+        "metric (test accuracy or rel L2) against forward passes for "
+        "each RUN_DIR written by `fotrain train`.",
+    )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories")
     p.add_argument("--out", default="curves.png", help="output PNG (default curves.png)")
     p.set_defaults(func=run)

@@ -83,8 +83,12 @@ class RunSpec:
 
 _ZO_BUDGET = ("train.train_limit=12800", "train.test_limit=2000", "train.epochs=1")
 # the hybrid presets' two epochs (RGE, then coordinate descent) on half the images each
-_HYBRID_BUDGET = ("train.train_limit=6400", "train.test_limit=2000", "train.epochs=2",
-                  "zo.switch_epoch=1")
+_HYBRID_BUDGET = (
+    "train.train_limit=6400",
+    "train.test_limit=2000",
+    "train.epochs=2",
+    "zo.switch_epoch=1",
+)
 _LOCAL_BUDGET = ("train.train_limit=20000", "train.test_limit=5000", "train.epochs=1")
 _LOCAL_BITS = (4, 6, 8, 10, 12, 14, 16)  # local_fixed's bias alignment needs <= 62-bit ints
 # The float MNIST MLP presets shift their training images (train.augment_shift = 1); the study
@@ -94,24 +98,58 @@ _LOCAL_BITS = (4, 6, 8, 10, 12, 14, 16)  # local_fixed's bias alignment needs <=
 #: Budgets: ZO 100 steps (12,800 images, 1 epoch, its cosine schedule complete), hybrid 50 RGE
 #: + 50 coordinate-descent steps, local rules 200 steps (20,000 images, 1 epoch); 2 seeds each.
 DEFAULT_STUDY: tuple[StudyItem, ...] = (
-    StudyItem("zo-tt", "ZO-TT MNIST (integer ZO step)", (("mnist-tt-zo-fixed16", ()),),
-              _ZO_BUDGET, (6, 8, 10, 12, 16), ("RND",), 2),
-    StudyItem("hybrid-tt", "hybrid ZO-TT MNIST",
-              (("mnist-tt-hybrid-fixed16", ()),),
-              _HYBRID_BUDGET, (6, 8, 10, 12, 16), ("RND",), 2),
-    StudyItem("tpsgd-mlp", "tpSGD MLP MNIST",
-              (("mnist-mlp-tpsgd-fixed16", ()), ("mnist-mlp-tpsgd", ("train.augment_shift=0",))),
-              _LOCAL_BUDGET, _LOCAL_BITS, ("TRN", "RND"), 2),
-    StudyItem("drtp-mlp", "DRTP MLP MNIST",
-              (("mnist-mlp-drtp-fixed16", ()), ("mnist-mlp-drtp", ("train.augment_shift=0",)),
-               ("mnist-mlp-tpsgd-fixed16", ("train.method=drtp",))),
-              _LOCAL_BUDGET, _LOCAL_BITS, ("RND",), 2),
+    StudyItem(
+        "zo-tt",
+        "ZO-TT MNIST (integer ZO step)",
+        (("mnist-tt-zo-fixed16", ()),),
+        _ZO_BUDGET,
+        (6, 8, 10, 12, 16),
+        ("RND",),
+        2,
+    ),
+    StudyItem(
+        "hybrid-tt",
+        "hybrid ZO-TT MNIST",
+        (("mnist-tt-hybrid-fixed16", ()),),
+        _HYBRID_BUDGET,
+        (6, 8, 10, 12, 16),
+        ("RND",),
+        2,
+    ),
+    StudyItem(
+        "tpsgd-mlp",
+        "tpSGD MLP MNIST",
+        (("mnist-mlp-tpsgd-fixed16", ()), ("mnist-mlp-tpsgd", ("train.augment_shift=0",))),
+        _LOCAL_BUDGET,
+        _LOCAL_BITS,
+        ("TRN", "RND"),
+        2,
+    ),
+    StudyItem(
+        "drtp-mlp",
+        "DRTP MLP MNIST",
+        (
+            ("mnist-mlp-drtp-fixed16", ()),
+            ("mnist-mlp-drtp", ("train.augment_shift=0",)),
+            ("mnist-mlp-tpsgd-fixed16", ("train.method=drtp",)),
+        ),
+        _LOCAL_BUDGET,
+        _LOCAL_BITS,
+        ("RND",),
+        2,
+    ),
     # The integer PINN step evaluates 14,448 fixed-point networks, by far the costliest step of
     # the study, and sweep runs use one process each, so the HJB slot gets one epoch (100 steps,
     # its cosine schedule complete), 3 word lengths and 1 seed.
-    StudyItem("hjb20", "HJB-20d TT-PINN",
-              (("hjb20-tt-zo-fixed16", ()), ("hjb20-tt-zo", ())),
-              ("train.epochs=1",), (12, 16, 20), ("RND",), 1),
+    StudyItem(
+        "hjb20",
+        "HJB-20d TT-PINN",
+        (("hjb20-tt-zo-fixed16", ()), ("hjb20-tt-zo", ())),
+        ("train.epochs=1",),
+        (12, 16, 20),
+        ("RND",),
+        1,
+    ),
 )
 
 
@@ -131,8 +169,10 @@ def check_fixed(cfg, label: str) -> None:
     try:
         make_method(cfg, seed=0)
     except FotrainError as e:
-        raise user_error(f"compare: {label}: method {cfg.train.method!r} has no fixed-point "
-                         f"numerics for this config ({e})") from None
+        raise user_error(
+            f"compare: {label}: method {cfg.train.method!r} has no fixed-point "
+            f"numerics for this config ({e})"
+        ) from None
 
 
 def _base_config(preset: str, overrides: Sequence[str]):
@@ -142,8 +182,9 @@ def _base_config(preset: str, overrides: Sequence[str]):
     return cfg.with_overrides(list(overrides)) if overrides else cfg
 
 
-def resolve_default_study(study: Sequence[StudyItem] = DEFAULT_STUDY
-                          ) -> tuple[list[Entry], list[dict[str, str]]]:
+def resolve_default_study(
+    study: Sequence[StudyItem] = DEFAULT_STUDY,
+) -> tuple[list[Entry], list[dict[str, str]]]:
     """The study's entries that can run here, and the missing slots with the reason.
 
     Parameters
@@ -177,20 +218,31 @@ def resolve_default_study(study: Sequence[StudyItem] = DEFAULT_STUDY
             except FotrainError as e:
                 reasons.append(str(e).removeprefix("compare: "))
                 continue
-            note = (f"derived: preset {preset} with {', '.join(extra)} (no fixed-point preset "
-                    f"of this method; the earlier candidates: {'; '.join(reasons)})"
-                    if extra else "")
-            entries.append(Entry(item.label, preset, overrides, item.bits, item.roundings,
-                                 item.seeds, item.title, note))
+            note = (
+                f"derived: preset {preset} with {', '.join(extra)} (no fixed-point preset "
+                f"of this method; the earlier candidates: {'; '.join(reasons)})"
+                if extra
+                else ""
+            )
+            entries.append(
+                Entry(
+                    item.label,
+                    preset,
+                    overrides,
+                    item.bits,
+                    item.roundings,
+                    item.seeds,
+                    item.title,
+                    note,
+                )
+            )
             break
         else:
-            missing.append({"label": item.label, "title": item.title,
-                            "reason": "; ".join(reasons)})
+            missing.append({"label": item.label, "title": item.title, "reason": "; ".join(reasons)})
     return entries, missing
 
 
-def plan_runs(entries: Sequence[Entry], runs_dir: Path, sets: Sequence[str] = ()
-              ) -> list[RunSpec]:
+def plan_runs(entries: Sequence[Entry], runs_dir: Path, sets: Sequence[str] = ()) -> list[RunSpec]:
     """Every run of the sweep with its validated config.
 
     Parameters
@@ -221,16 +273,36 @@ def plan_runs(entries: Sequence[Entry], runs_dir: Path, sets: Sequence[str] = ()
         flt = base.with_overrides(["train.numerics=float", *other])
         for seed in range(e.seeds):
             cfg = flt.with_overrides([f"train.seed={seed}"])
-            specs.append(RunSpec(e.label, e.preset, "float", None, None, seed, cfg,
-                                 runs_dir / e.label / f"float-s{seed}"))
+            specs.append(
+                RunSpec(
+                    e.label,
+                    e.preset,
+                    "float",
+                    None,
+                    None,
+                    seed,
+                    cfg,
+                    runs_dir / e.label / f"float-s{seed}",
+                )
+            )
         for bits in e.bits:
             for rnd in e.roundings:
                 scaled = scale_config(fixed0, bits, rnd, [*fmt_sets, *other])
                 tag = rnd or _rounding_label(scaled)
                 for seed in range(e.seeds):
                     cfg = scaled.with_overrides([f"train.seed={seed}"])
-                    specs.append(RunSpec(e.label, e.preset, "fixed", bits, tag, seed, cfg,
-                                         runs_dir / e.label / f"fixed-b{bits}-{tag}-s{seed}"))
+                    specs.append(
+                        RunSpec(
+                            e.label,
+                            e.preset,
+                            "fixed",
+                            bits,
+                            tag,
+                            seed,
+                            cfg,
+                            runs_dir / e.label / f"fixed-b{bits}-{tag}-s{seed}",
+                        )
+                    )
     return specs
 
 

@@ -72,13 +72,17 @@ def _fixed_series(ax, fx: Sequence[dict[str, Any]], color: str, rnd: str) -> Non
     """One rounding's runs on ``ax``: seed dots, failure marks, mean line and seed band."""
     means, lo, hi, xs = [], [], [], []
     for b in sorted({r["bits"] for r in fx}):
-        vals = [r["metric"] for r in fx if r["bits"] == b and r["status"] == "ok"
-                and r["metric"] is not None]
+        vals = [
+            r["metric"]
+            for r in fx
+            if r["bits"] == b and r["status"] == "ok" and r["metric"] is not None
+        ]
         ax.scatter([b] * len(vals), vals, color=color, s=12, alpha=0.6)
         failed = [r for r in fx if r["bits"] == b and r["status"] != "ok"]
         if failed:
-            ax.scatter([b], [0.02], transform=ax.get_xaxis_transform(), marker="x",
-                       color=color, s=40)
+            ax.scatter(
+                [b], [0.02], transform=ax.get_xaxis_transform(), marker="x", color=color, s=40
+            )
         if vals:
             xs.append(b)
             means.append(statistics.fmean(vals))
@@ -110,14 +114,18 @@ def plot_metric_vs_bits(rows: Sequence[dict[str, Any]], out: Path) -> str:
     for ax, label in zip(axes, labels, strict=False):
         mine = [r for r in rows if r["label"] == label]
         name = next((r["metric_name"] for r in mine if r["metric_name"]), "metric")
-        floats = [r["metric"] for r in mine if r["numerics"] == "float" and r["status"] == "ok"
-                  and r["metric"] is not None]
+        floats = [
+            r["metric"]
+            for r in mine
+            if r["numerics"] == "float" and r["status"] == "ok" and r["metric"] is not None
+        ]
         if floats:
             ax.axhline(statistics.fmean(floats), color="k", ls="--", lw=1, label="float")
             if len(floats) > 1:
                 ax.axhspan(min(floats), max(floats), color="k", alpha=0.08)
-        for i, rnd in enumerate(dict.fromkeys(r["rounding"] for r in mine
-                                              if r["numerics"] == "fixed")):
+        for i, rnd in enumerate(
+            dict.fromkeys(r["rounding"] for r in mine if r["numerics"] == "fixed")
+        ):
             fx = [r for r in mine if r["numerics"] == "fixed" and r["rounding"] == rnd]
             _fixed_series(ax, fx, colors[i % len(colors)], rnd)
         if not higher_better(name):
@@ -131,21 +139,29 @@ def plot_metric_vs_bits(rows: Sequence[dict[str, Any]], out: Path) -> str:
     return _save(fig, out / "metric_vs_bits.png")
 
 
-def _curve_picks(mine: Sequence[dict[str, Any]], seed: int, colors: Sequence[str],
-                 curve_bits: Sequence[int] | None) -> list[tuple[dict[str, Any], str, str]]:
+def _curve_picks(
+    mine: Sequence[dict[str, Any]],
+    seed: int,
+    colors: Sequence[str],
+    curve_bits: Sequence[int] | None,
+) -> list[tuple[dict[str, Any], str, str]]:
     """(row, legend label, color) of the float run and the chosen word lengths for ``seed``."""
     rnd = next((r["rounding"] for r in mine if r["numerics"] == "fixed"), "")
     fixed_bits = sorted({r["bits"] for r in mine if r["numerics"] == "fixed"})
     chosen = [b for b in (curve_bits or _pick_curve_bits(fixed_bits)) if b in fixed_bits]
     picks = [(r, "float", "k") for r in mine if r["numerics"] == "float" and r["seed"] == seed]
     for i, b in enumerate(chosen):
-        picks += [(r, f"{b} bit {rnd}", colors[i % len(colors)]) for r in mine
-                  if r["bits"] == b and r["rounding"] == rnd and r["seed"] == seed]
+        picks += [
+            (r, f"{b} bit {rnd}", colors[i % len(colors)])
+            for r in mine
+            if r["bits"] == b and r["rounding"] == rnd and r["seed"] == seed
+        ]
     return picks
 
 
-def plot_learning_curves(rows: Sequence[dict[str, Any]], out: Path,
-                         curve_bits: Sequence[int] | None = None) -> str:
+def plot_learning_curves(
+    rows: Sequence[dict[str, Any]], out: Path, curve_bits: Sequence[int] | None = None
+) -> str:
     """Write ``OUT/learning_curves.png``: eval metric (top) and train loss (bottom) vs step.
 
     Parameters
@@ -164,8 +180,7 @@ def plot_learning_curves(rows: Sequence[dict[str, Any]], out: Path,
     """
     labels = _labels(rows)
     colors = _colors()
-    fig, ax2 = _pyplot().subplots(2, len(labels), figsize=(5.2 * len(labels), 7.2),
-                                  squeeze=False)
+    fig, ax2 = _pyplot().subplots(2, len(labels), figsize=(5.2 * len(labels), 7.2), squeeze=False)
     for j, label in enumerate(labels):
         mine = [r for r in rows if r["label"] == label]
         name = next((r["metric_name"] for r in mine if r["metric_name"]), "metric")
@@ -206,8 +221,7 @@ def plot_saturation_underflow(rows: Sequence[dict[str, Any]], out: Path) -> str:
     """
     labels = _labels(rows)
     colors = _colors()
-    fig, ax3 = _pyplot().subplots(2, len(labels), figsize=(5.2 * len(labels), 7.2),
-                                  squeeze=False)
+    fig, ax3 = _pyplot().subplots(2, len(labels), figsize=(5.2 * len(labels), 7.2), squeeze=False)
     for j, label in enumerate(labels):
         mine = [r for r in rows if r["label"] == label and r["numerics"] == "fixed"]
         for i, rnd in enumerate(dict.fromkeys(r["rounding"] for r in mine)):
@@ -229,13 +243,21 @@ def plot_saturation_underflow(rows: Sequence[dict[str, Any]], out: Path) -> str:
             if ax.lines:
                 ax.legend(fontsize=8)
             else:
-                ax.text(0.5, 0.5, "not reported by this method", ha="center",
-                        transform=ax.transAxes, fontsize=9, color="0.4")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "not reported by this method",
+                    ha="center",
+                    transform=ax.transAxes,
+                    fontsize=9,
+                    color="0.4",
+                )
     return _save(fig, out / "saturation_underflow.png")
 
 
-def write_plots(rows: Sequence[dict[str, Any]], out: Path,
-                curve_bits: Sequence[int] | None = None) -> list[str]:
+def write_plots(
+    rows: Sequence[dict[str, Any]], out: Path, curve_bits: Sequence[int] | None = None
+) -> list[str]:
     """Write the three plots into ``out``.
 
     Parameters
@@ -255,5 +277,8 @@ def write_plots(rows: Sequence[dict[str, Any]], out: Path,
     """
     if not _labels(rows):
         return []
-    return [plot_metric_vs_bits(rows, out), plot_learning_curves(rows, out, curve_bits),
-            plot_saturation_underflow(rows, out)]
+    return [
+        plot_metric_vs_bits(rows, out),
+        plot_learning_curves(rows, out, curve_bits),
+        plot_saturation_underflow(rows, out),
+    ]

@@ -40,10 +40,32 @@ __all__ = [
 
 ACCURACY_TOL = 0.5  # points of test accuracy
 L2_FACTOR = 2.0  # relative L2 within this factor of float
-CSV_FIELDS = ("label", "preset", "method", "task", "numerics", "bits", "rounding", "seed",
-              "metric_name", "metric", "best_metric", "status", "saturation", "underflow",
-              "zero_loss_diff", "perturb_lsb", "weight_format", "act_format", "acc_format",
-              "forward_passes", "steps", "wall_s", "run_dir", "message")
+CSV_FIELDS = (
+    "label",
+    "preset",
+    "method",
+    "task",
+    "numerics",
+    "bits",
+    "rounding",
+    "seed",
+    "metric_name",
+    "metric",
+    "best_metric",
+    "status",
+    "saturation",
+    "underflow",
+    "zero_loss_diff",
+    "perturb_lsb",
+    "weight_format",
+    "act_format",
+    "acc_format",
+    "forward_passes",
+    "steps",
+    "wall_s",
+    "run_dir",
+    "message",
+)
 _BOOKKEEPING = {"kind", "epoch", "step", "lr", "forward_passes", "wall_s"}
 
 
@@ -82,8 +104,9 @@ def higher_better(metric_name: str | None) -> bool:
     return metric_name is None or "acc" in metric_name
 
 
-def _status(summary: dict[str, Any], failed: dict[str, Any], outcome: dict[str, Any]
-            ) -> tuple[str, str]:
+def _status(
+    summary: dict[str, Any], failed: dict[str, Any], outcome: dict[str, Any]
+) -> tuple[str, str]:
     if summary:
         return "ok", ""
     if failed:
@@ -108,19 +131,23 @@ def _row(s: RunSpec, runs_root: Path | None, outcome: dict[str, Any]) -> dict[st
     lines = _read_jsonl(d / "metrics.jsonl")
     train = [r for r in lines if r.get("kind") == "train"]
     evals = [r for r in lines if r.get("kind") == "eval"]
-    summary = json.loads((d / "summary.json").read_text()) if (
-        d / "summary.json").is_file() else {}
-    failed = json.loads((d / "failed.json").read_text()) if (
-        d / "failed.json").is_file() else {}
+    summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").is_file() else {}
+    failed = json.loads((d / "failed.json").read_text()) if (d / "failed.json").is_file() else {}
     status, message = _status(summary, failed, outcome)
     key = _headline(summary, evals)
     sat = _saturation(summary, train)
     f = s.cfg.formats
     fixed = s.numerics == "fixed"
     return {
-        "label": s.label, "preset": s.preset, "method": s.cfg.train.method,
-        "task": s.cfg.train.task, "numerics": s.numerics, "bits": s.bits,
-        "rounding": s.rounding or "", "seed": s.seed, "metric_name": key,
+        "label": s.label,
+        "preset": s.preset,
+        "method": s.cfg.train.method,
+        "task": s.cfg.train.task,
+        "numerics": s.numerics,
+        "bits": s.bits,
+        "rounding": s.rounding or "",
+        "seed": s.seed,
+        "metric_name": key,
         "metric": summary.get(key) if key else None,
         "best_metric": summary.get(f"best_{key}") if key else None,
         "status": status,
@@ -132,20 +159,32 @@ def _row(s: RunSpec, runs_root: Path | None, outcome: dict[str, Any]) -> dict[st
         "act_format": str(f.act) if fixed else "",
         "acc_format": str(f.acc) if fixed else "",
         "forward_passes": summary.get("train_forward_passes"),
-        "steps": summary.get("steps"), "wall_s": summary.get("wall_s"),
-        "run_dir": str(d.relative_to(runs_root)) if runs_root and d.is_relative_to(
-            runs_root) else str(d),
+        "steps": summary.get("steps"),
+        "wall_s": summary.get("wall_s"),
+        "run_dir": str(d.relative_to(runs_root))
+        if runs_root and d.is_relative_to(runs_root)
+        else str(d),
         "message": message,
         "saturation_by_site": summary.get("overflow_by_site"),
-        "curve": [{"step": r.get("step"), "epoch": r.get("epoch"),
-                   "forward_passes": r.get("forward_passes"), "value": r.get(key)}
-                  for r in evals if key in r],
+        "curve": [
+            {
+                "step": r.get("step"),
+                "epoch": r.get("epoch"),
+                "forward_passes": r.get("forward_passes"),
+                "value": r.get(key),
+            }
+            for r in evals
+            if key in r
+        ],
         "loss_curve": [{"step": r.get("step"), "loss": r.get("loss")} for r in train],
     }
 
 
-def collect_rows(specs: Sequence[RunSpec], runs_root: Path | None = None,
-                 outcomes: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def collect_rows(
+    specs: Sequence[RunSpec],
+    runs_root: Path | None = None,
+    outcomes: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """One row per planned run, read back from its directory (``summary.json``, ``metrics``).
 
     Parameters
@@ -192,8 +231,7 @@ def write_results(rows: Sequence[dict[str, Any]], out: Path, meta: dict[str, Any
     for r in rows:
         w.writerow({k: ("" if r.get(k) is None else r[k]) for k in CSV_FIELDS})
     atomic_write(out / "results.csv", buf.getvalue())
-    atomic_write(out / "results.json", json.dumps({**meta, "rows": list(rows)}, indent=1)
-                 + "\n")
+    atomic_write(out / "results.json", json.dumps({**meta, "rows": list(rows)}, indent=1) + "\n")
 
 
 def _within(value: float, ref: float, metric_name: str | None) -> bool:
@@ -202,8 +240,9 @@ def _within(value: float, ref: float, metric_name: str | None) -> bool:
     return value <= ref * L2_FACTOR
 
 
-def _smallest_within(per_bits: dict[int, float | None], ref: float | None,
-                     name: str | None) -> int | None:
+def _smallest_within(
+    per_bits: dict[int, float | None], ref: float | None, name: str | None
+) -> int | None:
     """Smallest word length from which on every larger one is within tolerance of ``ref``."""
     best = None
     if ref is not None:
@@ -246,10 +285,19 @@ def min_word_lengths(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 runs = [r for r in mine if r["bits"] == b and r["rounding"] == rnd]
                 ok = all(r["status"] == "ok" and r["metric"] is not None for r in runs)
                 per_bits[b] = mean(r["metric"] for r in runs) if ok else None
-            out.append({"label": label, "preset": mine[0]["preset"],
-                        "method": mine[0]["method"], "rounding": rnd, "metric_name": name,
-                        "float": ref, "min_bits": _smallest_within(per_bits, ref, name),
-                        "per_bits": per_bits,
-                        "tolerance": (f"{ACCURACY_TOL} pt" if higher_better(name)
-                                      else f"{L2_FACTOR:g}x")})
+            out.append(
+                {
+                    "label": label,
+                    "preset": mine[0]["preset"],
+                    "method": mine[0]["method"],
+                    "rounding": rnd,
+                    "metric_name": name,
+                    "float": ref,
+                    "min_bits": _smallest_within(per_bits, ref, name),
+                    "per_bits": per_bits,
+                    "tolerance": (
+                        f"{ACCURACY_TOL} pt" if higher_better(name) else f"{L2_FACTOR:g}x"
+                    ),
+                }
+            )
     return out

@@ -61,9 +61,11 @@ def classify(spec: RunSpec) -> None:
             diff = [k for k in diff if k not in ("train.epochs", "train.max_steps")]
         if diff:
             k = diff[0]
-            raise user_error(f"compare: {d} holds a run of another config ({k} = "
-                             f"{have.get(k)!r}, planned {want.get(k)!r}); use a fresh "
-                             "--out/--runs or delete it")
+            raise user_error(
+                f"compare: {d} holds a run of another config ({k} = "
+                f"{have.get(k)!r}, planned {want.get(k)!r}); use a fresh "
+                "--out/--runs or delete it"
+            )
     if (d / "summary.json").is_file():
         spec.status = "done"
     elif (d / "failed.json").is_file():
@@ -84,8 +86,13 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
     out = Path(job["out"])
     t0 = time.perf_counter()
     try:
-        run_training(Config.from_json(job["cfg"]), out, resume=job["resume"],
-                     data_dir=job["data_dir"], progress=False)
+        run_training(
+            Config.from_json(job["cfg"]),
+            out,
+            resume=job["resume"],
+            data_dir=job["data_dir"],
+            progress=False,
+        )
     except FotrainError as e:
         status = "diverged" if isinstance(e, TrainingDiverged) else "error"
         rec = {"status": status, "message": str(e), "error": type(e).__name__}
@@ -94,8 +101,12 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
         return {**rec, "seconds": time.perf_counter() - t0}
     except Exception as e:  # a bug: reported, not marked, so a rerun tries again
         tb = traceback.format_exc(limit=3).strip().splitlines()
-        return {"status": "crashed", "message": f"{type(e).__name__}: {e}",
-                "traceback": tb[-6:], "seconds": time.perf_counter() - t0}
+        return {
+            "status": "crashed",
+            "message": f"{type(e).__name__}: {e}",
+            "traceback": tb[-6:],
+            "seconds": time.perf_counter() - t0,
+        }
     if not job["keep_checkpoints"]:
         (out / "checkpoint.npz").unlink(missing_ok=True)
     return {"status": "done", "message": "", "seconds": time.perf_counter() - t0}
@@ -122,13 +133,19 @@ class _ThreadEnv:
                 os.environ.pop(k, None)
 
 
-def _run_parallel(todo: Sequence[RunSpec], jobs: int, job: Callable[[RunSpec], dict[str, Any]],
-                  finished: Callable[[RunSpec, dict[str, Any]], None]) -> None:
+def _run_parallel(
+    todo: Sequence[RunSpec],
+    jobs: int,
+    job: Callable[[RunSpec], dict[str, Any]],
+    finished: Callable[[RunSpec, dict[str, Any]], None],
+) -> None:
     """Run ``todo`` in ``jobs`` spawned workers, calling ``finished`` as each run ends."""
     workers = min(jobs, len(todo))
     ctx = multiprocessing.get_context("spawn")
-    with _ThreadEnv(max(1, (os.cpu_count() or 1) // workers)), \
-            ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+    with (
+        _ThreadEnv(max(1, (os.cpu_count() or 1) // workers)),
+        ProcessPoolExecutor(workers, mp_context=ctx) as pool,
+    ):
         futures: dict[Future, RunSpec] = {pool.submit(_execute, job(s)): s for s in todo}
         pending = set(futures)
         try:
@@ -142,10 +159,15 @@ def _run_parallel(todo: Sequence[RunSpec], jobs: int, job: Callable[[RunSpec], d
             raise
 
 
-def run_sweep(specs: Sequence[RunSpec], *, jobs: int = 2, data_dir: str | None = None,
-              progress: bool = True, keep_checkpoints: bool = False,
-              on_result: Callable[[RunSpec, dict[str, Any]], None] | None = None
-              ) -> dict[str, dict[str, Any]]:
+def run_sweep(
+    specs: Sequence[RunSpec],
+    *,
+    jobs: int = 2,
+    data_dir: str | None = None,
+    progress: bool = True,
+    keep_checkpoints: bool = False,
+    on_result: Callable[[RunSpec, dict[str, Any]], None] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Run every unfinished spec (``jobs`` workers; ``jobs == 1`` runs in this process).
 
     Parameters
@@ -177,13 +199,23 @@ def run_sweep(specs: Sequence[RunSpec], *, jobs: int = 2, data_dir: str | None =
     # long runs first (fixed-point ZO is the slowest) so the last worker is not left alone
     todo.sort(key=lambda s: (s.numerics != "fixed", s.cfg.train.method not in ZO_METHODS))
     outcomes: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), disable=not progress,
-               desc="compare", unit="run", dynamic_ncols=True)
+    bar = tqdm(
+        total=len(specs),
+        initial=len(specs) - len(todo),
+        disable=not progress,
+        desc="compare",
+        unit="run",
+        dynamic_ncols=True,
+    )
 
     def job(s: RunSpec) -> dict[str, Any]:
-        return {"cfg": s.cfg.to_json(), "out": str(s.run_dir), "resume": s.status == "resume",
-                "data_dir": None if data_dir is None else str(data_dir),
-                "keep_checkpoints": keep_checkpoints}
+        return {
+            "cfg": s.cfg.to_json(),
+            "out": str(s.run_dir),
+            "resume": s.status == "resume",
+            "data_dir": None if data_dir is None else str(data_dir),
+            "keep_checkpoints": keep_checkpoints,
+        }
 
     def finished(s: RunSpec, res: dict[str, Any]) -> None:
         outcomes[str(s.run_dir)] = res

@@ -77,8 +77,9 @@ def parse_bits(text: str | Sequence[int]) -> tuple[int, ...]:
         try:
             b = int(str(item).strip())
         except ValueError:
-            raise user_error(f"--bits: expected comma-separated integers, got {str(item)!r}"
-                             ) from None
+            raise user_error(
+                f"--bits: expected comma-separated integers, got {str(item)!r}"
+            ) from None
         if not BITS_RANGE[0] <= b <= BITS_RANGE[1]:
             raise user_error(f"--bits: {b} is outside {BITS_RANGE[0]}..{BITS_RANGE[1]}")
         out.add(b)
@@ -132,9 +133,11 @@ def _acc_for(cfg, weight, act, acc0):
         for k, terms in enumerate(ks):
             need = max(need, probe.acc_bits_needed(terms, bias=layer.bias and k == len(ks) - 1))
     if need > MAX_BITS:
-        raise user_error(f"compare: {cfg.name} with weight {weight} and act {act} needs a "
-                         f"{need}-bit accumulator; the golden model's integers stop at "
-                         f"{MAX_BITS} bits (use shorter word lengths)")
+        raise user_error(
+            f"compare: {cfg.name} with weight {weight} and act {act} needs a "
+            f"{need}-bit accumulator; the golden model's integers stop at "
+            f"{MAX_BITS} bits (use shorter word lengths)"
+        )
     return acc0.with_(width=need, frac=frac)
 
 
@@ -167,8 +170,14 @@ def _apply_format_sets(cfg, sets: Sequence[str]):
         from ..sw.qformat import QFormat
 
         try:
-            w, a = (v if isinstance(v, QFormat) else QFormat.from_string(v) if isinstance(
-                v, str) else QFormat(**v) for v in (d["weight"], d["act"]))
+            w, a = (
+                v
+                if isinstance(v, QFormat)
+                else QFormat.from_string(v)
+                if isinstance(v, str)
+                else QFormat(**v)
+                for v in (d["weight"], d["act"])
+            )
         except (TypeError, FotrainError) as e:
             raise ConfigError(f"--set formats: {e}") from None
         d["acc"] = _acc_for(cfg, w, a, cfg.formats.acc).to_dict()
@@ -232,8 +241,9 @@ def scale_config(cfg, bits: int, rounding: str | None = None, sets: Sequence[str
         changes["zo"] = cfg.zo.__class__(**{**cfg.zo.to_dict(), "fixed_mu_lsb": max(1, lsb)})
     if method in LOCAL_METHODS:
         gw = cfg.local.fixed_grad_width - 2 * f0.act.frac + 2 * a.frac
-        changes["local"] = cfg.local.__class__(**{**cfg.local.to_dict(),
-                                                  "fixed_grad_width": min(max(gw, 16), 48)})
+        changes["local"] = cfg.local.__class__(
+            **{**cfg.local.to_dict(), "fixed_grad_width": min(max(gw, 16), 48)}
+        )
     changes["train"] = cfg.train.__class__(**{**cfg.train.to_dict(), "numerics": "fixed"})
     out = cfg.replace(**changes)
     fmt_sets, other = split_sets(sets)

@@ -32,26 +32,55 @@ def _writable_dir(path: Path, flag: str) -> Path:
     return path
 
 
-def _meta(entries: Sequence[Entry], specs: Sequence[RunSpec], sets: Sequence[str],
-          missing: Sequence[dict[str, str]], command: str, wall: float) -> dict[str, Any]:
+def _meta(
+    entries: Sequence[Entry],
+    specs: Sequence[RunSpec],
+    sets: Sequence[str],
+    missing: Sequence[dict[str, str]],
+    command: str,
+    wall: float,
+) -> dict[str, Any]:
     """The study's description written with the results and used by the report."""
-    return {"command": command, "wall_s": wall, "sets": list(sets),
-            "entries": [{"label": e.label, "preset": e.preset, "overrides": list(e.overrides),
-                         "bits": list(e.bits), "roundings": [r or "preset" for r in e.roundings],
-                         "seeds": e.seeds, "title": e.title, "note": e.note,
-                         "method": next((s.cfg.train.method for s in specs
-                                         if s.label == e.label), "")} for e in entries],
-            "missing": list(missing), "tolerance": {"accuracy_pt": ACCURACY_TOL,
-                                                    "rel_l2_factor": L2_FACTOR}}
+    return {
+        "command": command,
+        "wall_s": wall,
+        "sets": list(sets),
+        "entries": [
+            {
+                "label": e.label,
+                "preset": e.preset,
+                "overrides": list(e.overrides),
+                "bits": list(e.bits),
+                "roundings": [r or "preset" for r in e.roundings],
+                "seeds": e.seeds,
+                "title": e.title,
+                "note": e.note,
+                "method": next((s.cfg.train.method for s in specs if s.label == e.label), ""),
+            }
+            for e in entries
+        ],
+        "missing": list(missing),
+        "tolerance": {"accuracy_pt": ACCURACY_TOL, "rel_l2_factor": L2_FACTOR},
+    }
 
 
-def compare(entries: Sequence[Entry], out: str | Path, *, runs_dir: str | Path | None = None,
-            sets: Sequence[str] = (), jobs: int = 2, data_dir: str | None = None,
-            progress: bool = True, keep_checkpoints: bool = False,
-            missing: Sequence[dict[str, str]] = (), command: str = "fotrain compare",
-            curve_bits: Sequence[int] | None = None, dry_run: bool = False,
-            on_result: Callable[[RunSpec, dict[str, Any]], None] | None = None,
-            log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def compare(
+    entries: Sequence[Entry],
+    out: str | Path,
+    *,
+    runs_dir: str | Path | None = None,
+    sets: Sequence[str] = (),
+    jobs: int = 2,
+    data_dir: str | None = None,
+    progress: bool = True,
+    keep_checkpoints: bool = False,
+    missing: Sequence[dict[str, str]] = (),
+    command: str = "fotrain compare",
+    curve_bits: Sequence[int] | None = None,
+    dry_run: bool = False,
+    on_result: Callable[[RunSpec, dict[str, Any]], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Plan, run (resuming), collect, and write results, plots and the report into ``out``.
 
     Parameters
@@ -102,8 +131,14 @@ def compare(entries: Sequence[Entry], out: str | Path, *, runs_dir: str | Path |
     _writable_dir(out, "--out")
     _writable_dir(runs, "--runs")
     t0 = time.perf_counter()
-    executed = run_sweep(specs, jobs=jobs, data_dir=data_dir, progress=progress,
-                         keep_checkpoints=keep_checkpoints, on_result=on_result)
+    executed = run_sweep(
+        specs,
+        jobs=jobs,
+        data_dir=data_dir,
+        progress=progress,
+        keep_checkpoints=keep_checkpoints,
+        on_result=on_result,
+    )
     wall = time.perf_counter() - t0
     rows = collect_rows(specs, runs, executed)
     meta = _meta(entries, specs, sets, missing, command, wall)
@@ -111,7 +146,14 @@ def compare(entries: Sequence[Entry], out: str | Path, *, runs_dir: str | Path |
     plots = write_plots(rows, out, curve_bits)
     write_report(rows, out, meta, plots)
     if log:
-        log(f"fotrain: {len(executed)} runs done now, {len(specs) - len(executed)} reused; "
-            f"wrote {out}/results.csv, results.json, report.md and {len(plots)} plots")
-    return {"rows": rows, "min_bits": min_word_lengths(rows), "files": plots,
-            "executed": executed, "specs": specs}
+        log(
+            f"fotrain: {len(executed)} runs done now, {len(specs) - len(executed)} reused; "
+            f"wrote {out}/results.csv, results.json, report.md and {len(plots)} plots"
+        )
+    return {
+        "rows": rows,
+        "min_bits": min_word_lengths(rows),
+        "files": plots,
+        "executed": executed,
+        "specs": specs,
+    }

@@ -36,8 +36,14 @@ def _pattern(spec: Sequence[int] | None):
 class StreamSource:
     """Drive ``<name>__valid`` / ``<name>__payload`` from a queue of ints."""
 
-    def __init__(self, dut, name: str, *, idle: Sequence[int] | None = None,
-                 encode: Callable[[Any], int] = int):
+    def __init__(
+        self,
+        dut,
+        name: str,
+        *,
+        idle: Sequence[int] | None = None,
+        encode: Callable[[Any], int] = int,
+    ):
         self.valid = getattr(dut, f"{name}__valid")
         self.payload = getattr(dut, f"{name}__payload")
         self.ready = getattr(dut, f"{name}__ready")
@@ -82,8 +88,14 @@ class StreamSource:
 class StreamSink:
     """Drive ``<name>__ready`` by a stall pattern; decode payloads on transfer."""
 
-    def __init__(self, dut, name: str, *, stall: Sequence[int] | None = None,
-                 decode: Callable[[int], Any] = int):
+    def __init__(
+        self,
+        dut,
+        name: str,
+        *,
+        stall: Sequence[int] | None = None,
+        decode: Callable[[int], Any] = int,
+    ):
         self.valid = getattr(dut, f"{name}__valid")
         self.payload = getattr(dut, f"{name}__payload")
         self.ready = getattr(dut, f"{name}__ready")
@@ -146,8 +158,9 @@ class InOrderChecker:
             return False
         want = self.expected.popleft()
         if got != want:
-            self._report(f"{self.name}: item {self.checked - 1} {where}: got {got!r}, "
-                         f"expected {want!r}")
+            self._report(
+                f"{self.name}: item {self.checked - 1} {where}: got {got!r}, expected {want!r}"
+            )
             return False
         return True
 

@@ -46,10 +46,10 @@ class EngineTB:
             return u - (1 << aw) if u >> (aw - 1) else u
 
         self.w = StreamSource(dut, "w", encode=lambda v: v & wmask)
-        self.x = StreamSource(dut, "x", idle=idle,
-                              encode=lambda b: (b[0] & amask) | (b[1] << aw))
-        self.y = StreamSink(dut, "y", stall=stall,
-                            decode=lambda u: (signed(u & amask), (u >> aw) & 1))
+        self.x = StreamSource(dut, "x", idle=idle, encode=lambda b: (b[0] & amask) | (b[1] << aw))
+        self.y = StreamSink(
+            dut, "y", stall=stall, decode=lambda u: (signed(u & amask), (u >> aw) & 1)
+        )
         self.model = EngineCycleModel(self.plan)
         self.checker = InOrderChecker("y", dut._log)
         self.x_mon, self.y_mon = StreamMonitor("x"), StreamMonitor("y")
@@ -106,8 +106,11 @@ class EngineTB:
             want = model.step(w_valid=wv, x_valid=xv, x_last=head[1] if xv else 0, y_ready=yr)
             ref = (want.w_ready, want.x_ready, want.y_valid, want.issue, want.core, want.busy)
             if rtl != ref:
-                diff = ", ".join(f"{n} rtl {a} model {b}"
-                                 for n, a, b in zip(names, rtl, ref, strict=True) if a != b)
+                diff = ", ".join(
+                    f"{n} rtl {a} model {b}"
+                    for n, a, b in zip(names, rtl, ref, strict=True)
+                    if a != b
+                )
                 self._cycle_error(f"cycle {self.cycles}: {diff}")
             self.rtl_issues += rtl[3]
             self.w.commit(rtl[0])
@@ -159,14 +162,21 @@ async def engine_random(dut):
     first_x = tb.x_mon.transfers[0][0] if tb.x_mon.count else 0
     last_y = tb.y_mon.transfers[-1][0] if tb.y_mon.count else 0
     report = {
-        "words": tb.checker.checked, "errors": tb.checker.errors,
-        "pending": tb.checker.pending, "cycle_errors": tb.cycle_errors,
+        "words": tb.checker.checked,
+        "errors": tb.checker.errors,
+        "pending": tb.checker.pending,
+        "cycle_errors": tb.cycle_errors,
         "reports": tb.checker.reports + tb.cycle_reports,
-        "cycles": tb.cycles, "skipped_cycles": tb.skipped,
-        "batch_cycles": last_y - first_x + 1, "predicted": tb.plan.batch_cycles(batch),
-        "issues": tb.rtl_issues, "model_issues": tb.model.issues,
-        "macs": layer.macs(batch) * batches, "lanes": cfg.hardware.lanes,
-        "wall_s": wall, "cycles_per_s": tb.cycles / wall if wall else 0.0,
+        "cycles": tb.cycles,
+        "skipped_cycles": tb.skipped,
+        "batch_cycles": last_y - first_x + 1,
+        "predicted": tb.plan.batch_cycles(batch),
+        "issues": tb.rtl_issues,
+        "model_issues": tb.model.issues,
+        "macs": layer.macs(batch) * batches,
+        "lanes": cfg.hardware.lanes,
+        "wall_s": wall,
+        "cycles_per_s": tb.cycles / wall if wall else 0.0,
     }
     with open(os.environ["FOTRAIN_REPORT"], "w", encoding="utf-8") as fh:
         json.dump(report, fh)

@@ -74,9 +74,17 @@ async def perturb_stream(dut):
                 cycles += 2
     wall = time.perf_counter() - t0
     with open(os.environ["FOTRAIN_REPORT"], "w", encoding="utf-8") as fh:
-        json.dump({"bits": checker.checked * b, "beats": checker.checked,
-                   "errors": checker.errors, "pending": checker.pending, "cycles": cycles,
-                   "cycles_per_s": cycles / wall if wall else 0.0,
-                   "reports": checker.reports}, fh)
+        json.dump(
+            {
+                "bits": checker.checked * b,
+                "beats": checker.checked,
+                "errors": checker.errors,
+                "pending": checker.pending,
+                "cycles": cycles,
+                "cycles_per_s": cycles / wall if wall else 0.0,
+                "reports": checker.reports,
+            },
+            fh,
+        )
     assert checker.errors == 0, checker.reports
     assert checker.pending == 0

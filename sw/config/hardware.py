@@ -29,8 +29,10 @@ class HardwareConfig:
             raise ConfigError(f"prng_width: {self.prng_width} is more than 64")
         check_int(self.perturb_bits_per_cycle, "perturb_bits_per_cycle")
         if self.perturb_bits_per_cycle > self.prng_width:
-            raise ConfigError(f"perturb_bits_per_cycle: {self.perturb_bits_per_cycle} is more "
-                              f"than prng_width {self.prng_width}")
+            raise ConfigError(
+                f"perturb_bits_per_cycle: {self.perturb_bits_per_cycle} is more "
+                f"than prng_width {self.prng_width}"
+            )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "hardware") -> "HardwareConfig":

@@ -47,8 +47,10 @@ def load_config(name_or_path: str | Path) -> Config:
         return Config()
     names = preset_names()
     if name not in names:
-        raise ConfigError(f"preset: unknown name {name!r} (known: default, {', '.join(names)}; "
-                          "or give a path to a .toml file)")
+        raise ConfigError(
+            f"preset: unknown name {name!r} (known: default, {', '.join(names)}; "
+            "or give a path to a .toml file)"
+        )
     text = resources.files(PRESETS).joinpath(f"{name}.toml").read_text("utf-8")
     return _parse_toml(text, f"preset {name}")
 

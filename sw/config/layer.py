@@ -37,8 +37,9 @@ class LayerConfig:
         if self.kind not in LAYER_KINDS:
             raise ConfigError(f"kind: {self.kind!r} is not one of {', '.join(LAYER_KINDS)}")
         if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"activation: {self.activation!r} is not one of "
-                              f"{', '.join(ACTIVATIONS)}")
+            raise ConfigError(
+                f"activation: {self.activation!r} is not one of {', '.join(ACTIVATIONS)}"
+            )
         if not isinstance(self.bias, bool):
             raise ConfigError(f"bias: must be true or false, got {self.bias!r}")
         for name in ("in_modes", "out_modes", "ranks"):
@@ -46,25 +47,34 @@ class LayerConfig:
         if self.kind == "dense":
             for name in ("in_modes", "out_modes", "ranks"):
                 if getattr(self, name):
-                    raise ConfigError(f"{name}: a dense layer takes no {name}, got "
-                                      f"{list(getattr(self, name))}")
+                    raise ConfigError(
+                        f"{name}: a dense layer takes no {name}, got {list(getattr(self, name))}"
+                    )
             return
         ins, outs = check_ints(self.in_modes, "in_modes"), check_ints(self.out_modes, "out_modes")
         if not ins:
             raise ConfigError("in_modes: a TT layer needs at least one mode")
         if len(ins) != len(outs):
-            raise ConfigError(f"out_modes: {len(outs)} modes {list(outs)} but in_modes has "
-                              f"{len(ins)} {list(ins)}; the lists must have the same length")
+            raise ConfigError(
+                f"out_modes: {len(outs)} modes {list(outs)} but in_modes has "
+                f"{len(ins)} {list(ins)}; the lists must have the same length"
+            )
         if math.prod(ins) != self.in_features:
-            raise ConfigError(f"in_modes: product of {list(ins)} is {math.prod(ins)} != "
-                              f"in_features {self.in_features}")
+            raise ConfigError(
+                f"in_modes: product of {list(ins)} is {math.prod(ins)} != "
+                f"in_features {self.in_features}"
+            )
         if math.prod(outs) != self.out_features:
-            raise ConfigError(f"out_modes: product of {list(outs)} is {math.prod(outs)} != "
-                              f"out_features {self.out_features}")
+            raise ConfigError(
+                f"out_modes: product of {list(outs)} is {math.prod(outs)} != "
+                f"out_features {self.out_features}"
+            )
         ranks = check_ints(self.ranks, "ranks")
         if len(ranks) != len(ins) + 1:
-            raise ConfigError(f"ranks: {list(ranks)} has {len(ranks)} entries; {len(ins)} cores "
-                              f"need {len(ins) + 1}")
+            raise ConfigError(
+                f"ranks: {list(ranks)} has {len(ranks)} entries; {len(ins)} cores "
+                f"need {len(ins) + 1}"
+            )
         if ranks[0] != 1 or ranks[-1] != 1:
             raise ConfigError(f"ranks: boundary ranks must be 1, got {list(ranks)}")
 
@@ -124,10 +134,14 @@ class LayerConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for TOML/JSON (dense layers omit the TT fields)."""
-        d: dict[str, Any] = {"kind": self.kind, "in_features": self.in_features,
-                             "out_features": self.out_features}
+        d: dict[str, Any] = {
+            "kind": self.kind,
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+        }
         if self.kind == "tt":
-            d.update(in_modes=list(self.in_modes), out_modes=list(self.out_modes),
-                     ranks=list(self.ranks))
+            d.update(
+                in_modes=list(self.in_modes), out_modes=list(self.out_modes), ranks=list(self.ranks)
+            )
         d.update(bias=self.bias, activation=self.activation)
         return d

@@ -104,10 +104,16 @@ class LocalConfig(Section):
         self.require(self.init_gain > 0, "init_gain", "must be > 0")
         self.require(self.image_size >= 1, "image_size", "must be >= 1")
         self.require(self.in_channels >= 1, "in_channels", "must be >= 1")
-        self.require(len(self.conv_channels) >= 1 and min(self.conv_channels) >= 1,
-                     "conv_channels", "must be a non-empty list of integers >= 1")
-        self.require(self.conv_kernel >= 1 and self.conv_kernel % 2 == 1, "conv_kernel",
-                     "must be odd and >= 1 ('same' padding)")
+        self.require(
+            len(self.conv_channels) >= 1 and min(self.conv_channels) >= 1,
+            "conv_channels",
+            "must be a non-empty list of integers >= 1",
+        )
+        self.require(
+            self.conv_kernel >= 1 and self.conv_kernel % 2 == 1,
+            "conv_kernel",
+            "must be odd and >= 1 ('same' padding)",
+        )
         self.require(self.pool >= 1, "pool", "must be >= 1")
         size = self.image_size
         for _ in self.conv_channels:
@@ -115,14 +121,26 @@ class LocalConfig(Section):
         self.require(size >= 1, "pool", f"shrinks the {self.image_size}-pixel image to nothing")
         self.require(self.rnn_input >= 1, "rnn_input", "must be >= 1")
         self.require(self.rnn_steps >= 1, "rnn_steps", "must be >= 1")
-        self.require(len(self.rnn_hidden) >= 1 and min(self.rnn_hidden) >= 1, "rnn_hidden",
-                     "must be a non-empty list of integers >= 1")
-        self.require(self.rnn_windows >= 1 and self.rnn_steps % self.rnn_windows == 0,
-                     "rnn_windows", f"must be >= 1 and divide rnn_steps ({self.rnn_steps})")
-        self.require(self.rnn_windows == 1 or self.rnn_readout == "mean", "rnn_windows",
-                     "> 1 needs rnn_readout = 'mean' (it windows the mean readout)")
-        self.require(self.local_loss != "bce" or self.activation == "tanh", "local_loss",
-                     "bce needs activation = 'tanh' (q = (1 + y) / 2)")
+        self.require(
+            len(self.rnn_hidden) >= 1 and min(self.rnn_hidden) >= 1,
+            "rnn_hidden",
+            "must be a non-empty list of integers >= 1",
+        )
+        self.require(
+            self.rnn_windows >= 1 and self.rnn_steps % self.rnn_windows == 0,
+            "rnn_windows",
+            f"must be >= 1 and divide rnn_steps ({self.rnn_steps})",
+        )
+        self.require(
+            self.rnn_windows == 1 or self.rnn_readout == "mean",
+            "rnn_windows",
+            "> 1 needs rnn_readout = 'mean' (it windows the mean readout)",
+        )
+        self.require(
+            self.local_loss != "bce" or self.activation == "tanh",
+            "local_loss",
+            "bce needs activation = 'tanh' (q = (1 + y) / 2)",
+        )
         self.require(0 <= self.fixed_lr_frac <= 40, "fixed_lr_frac", "must be in 0..40")
         self.require(16 <= self.fixed_grad_width <= 48, "fixed_grad_width", "must be in 16..48")
 

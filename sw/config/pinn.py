@@ -56,12 +56,18 @@ class PINNConfig(Section):
     def __post_init__(self) -> None:
         self.check()
         self.require(self.sigma >= 0, "sigma", "must be >= 0 (0: the problem's default)")
-        self.require(3 <= self.level <= 6, "level", "must be in 3..6 (level 2 cannot estimate "
-                     "second derivatives)")
+        self.require(
+            3 <= self.level <= 6,
+            "level",
+            "must be in 3..6 (level 2 cannot estimate second derivatives)",
+        )
         self.require(self.steps_per_epoch >= 1, "steps_per_epoch", "must be >= 1")
         self.require(self.test_points >= 1, "test_points", "must be >= 1")
         self.require(self.test_seed >= 0, "test_seed", "must be >= 0")
         self.require(self.boundary_points >= 0, "boundary_points", "must be >= 0 (0: none)")
         self.require(self.boundary_weight > 0, "boundary_weight", "must be > 0")
-        self.require(self.predict == "raw" or self.derivatives == "sparse_grid", "predict",
-                     "'smoothed' needs derivatives = 'sparse_grid'")
+        self.require(
+            self.predict == "raw" or self.derivatives == "sparse_grid",
+            "predict",
+            "'smoothed' needs derivatives = 'sparse_grid'",
+        )

@@ -25,12 +25,17 @@ __all__ = ["SECTIONS", "Config"]
 
 
 def _default_layers() -> tuple[LayerConfig, ...]:
-    return (LayerConfig(784, 256, in_modes=(4, 7, 7, 4), out_modes=(4, 4, 4, 4),
-                        ranks=(1, 4, 4, 4, 1)),)
+    return (
+        LayerConfig(784, 256, in_modes=(4, 7, 7, 4), out_modes=(4, 4, 4, 4), ranks=(1, 4, 4, 4, 1)),
+    )
 
 
-SECTIONS: dict[str, type[Section]] = {"train": TrainConfig, "zo": ZOConfig,
-                                       "local": LocalConfig, "pinn": PINNConfig}
+SECTIONS: dict[str, type[Section]] = {
+    "train": TrainConfig,
+    "zo": ZOConfig,
+    "local": LocalConfig,
+    "pinn": PINNConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -58,25 +63,33 @@ class Config:
             raise ConfigError("layers: at least one layer is needed")
         for i, (a, b) in enumerate(zip(self.layers, self.layers[1:], strict=False)):
             if a.out_features != b.in_features:
-                raise ConfigError(f"layers[{i + 1}].in_features: {b.in_features} != "
-                                  f"layers[{i}].out_features {a.out_features}")
+                raise ConfigError(
+                    f"layers[{i + 1}].in_features: {b.in_features} != "
+                    f"layers[{i}].out_features {a.out_features}"
+                )
         f = self.formats
         for i, layer in enumerate(self.layers):
             ks = layer.contraction_lengths
-            needs = [f.acc_bits_needed(t, bias=layer.bias and k == len(ks) - 1)
-                     for k, t in enumerate(ks)]
+            needs = [
+                f.acc_bits_needed(t, bias=layer.bias and k == len(ks) - 1) for k, t in enumerate(ks)
+            ]
             need = max(needs)
             k = needs.index(need)
             if need > f.acc.width:  # report the worst core of the layer
                 raise ConfigError(
                     f"formats.acc.width: {f.acc.width} is too narrow for layers[{i}] core "
-                    f"{k} ({ks[k]} products of {f.act} x {f.weight}); needs {need} bits")
+                    f"{k} ({ks[k]} products of {f.act} x {f.weight}); needs {need} bits"
+                )
         if f.weight.width > self.hardware.weight_mem_width:
-            raise ConfigError(f"hardware.weight_mem_width: {self.hardware.weight_mem_width} < "
-                              f"formats.weight.width {f.weight.width}")
+            raise ConfigError(
+                f"hardware.weight_mem_width: {self.hardware.weight_mem_width} < "
+                f"formats.weight.width {f.weight.width}"
+            )
         if f.act.width > self.hardware.act_mem_width:
-            raise ConfigError(f"hardware.act_mem_width: {self.hardware.act_mem_width} < "
-                              f"formats.act.width {f.act.width}")
+            raise ConfigError(
+                f"hardware.act_mem_width: {self.hardware.act_mem_width} < "
+                f"formats.act.width {f.act.width}"
+            )
 
     @property
     def in_features(self) -> int:
@@ -100,8 +113,11 @@ class Config:
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (TOML/JSON)."""
-        d: dict[str, Any] = {"name": self.name, "formats": self.formats.to_dict(),
-                             "hardware": self.hardware.to_dict()}
+        d: dict[str, Any] = {
+            "name": self.name,
+            "formats": self.formats.to_dict(),
+            "hardware": self.hardware.to_dict(),
+        }
         for name in SECTIONS:
             d[name] = getattr(self, name).to_dict()
         d["layers"] = [layer.to_dict() for layer in self.layers]
@@ -118,8 +134,9 @@ class Config:
         if layers is not None:
             if not isinstance(layers, list):
                 raise ConfigError(f"layers: must be a list of tables, got {layers!r}")
-            kw["layers"] = tuple(LayerConfig.from_dict(ld, f"layers[{i}]")
-                                 for i, ld in enumerate(layers))
+            kw["layers"] = tuple(
+                LayerConfig.from_dict(ld, f"layers[{i}]") for i, ld in enumerate(layers)
+            )
         if "formats" in d:
             kw["formats"] = FormatConfig.from_dict(d["formats"])
         if "hardware" in d:

@@ -58,8 +58,9 @@ class Section:
             object.__setattr__(self, f.name, value)
         for name, choices in self.CHOICES.items():
             if getattr(self, name) not in choices:
-                raise ConfigError(f"{name}: {getattr(self, name)!r} is not one of "
-                                  f"{', '.join(choices)}")
+                raise ConfigError(
+                    f"{name}: {getattr(self, name)!r} is not one of {', '.join(choices)}"
+                )
 
     def require(self, ok: bool, name: str, rule: str) -> None:
         """Raise ``ConfigError("<name>: <rule>, got <value>")`` unless ``ok``."""

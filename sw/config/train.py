@@ -53,7 +53,9 @@ class TrainConfig(Section):
     divergence_factor: float = 20.0
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "task": TASKS, "method": METHODS, "numerics": ("float", "fixed"),
+        "task": TASKS,
+        "method": METHODS,
+        "numerics": ("float", "fixed"),
         "loss": ("ce", "mse"),
         "optimizer": ("sgd", "momentum", "nesterov", "signsgd", "adam"),
         "lr_schedule": ("constant", "exp", "step", "cosine"),
@@ -63,8 +65,15 @@ class TrainConfig(Section):
         self.check()
         for name in ("epochs", "batch_size", "eval_batch", "log_every"):
             self.require(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("max_steps", "train_limit", "test_limit", "checkpoint_every", "seed",
-                     "schedule_epochs", "augment_shift"):
+        for name in (
+            "max_steps",
+            "train_limit",
+            "test_limit",
+            "checkpoint_every",
+            "seed",
+            "schedule_epochs",
+            "augment_shift",
+        ):
             self.require(getattr(self, name) >= 0, name, "must be >= 0")
         self.require(self.lr > 0, "lr", "must be > 0")
         self.require(0 < self.lr_decay <= 1, "lr_decay", "must be in (0, 1]")
@@ -74,4 +83,3 @@ class TrainConfig(Section):
         self.require(self.eps > 0, "eps", "must be > 0")
         self.require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         self.require(self.divergence_factor > 1, "divergence_factor", "must be > 1")
-

@@ -38,8 +38,10 @@ class ZOConfig(Section):
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "precision": ("float32", "float64"),
-        "estimator": ("rge", "cge", "scd"), "sided": ("antithetic", "one"),
-        "distribution": ("rademacher", "gaussian"), "blocks": ("all", "layer", "core"),
+        "estimator": ("rge", "cge", "scd"),
+        "sided": ("antithetic", "one"),
+        "distribution": ("rademacher", "gaussian"),
+        "blocks": ("all", "layer", "core"),
         "scale": ("none", "dim"),
     }
 

@@ -33,7 +33,8 @@ import numpy.typing as npt
 
 from ..dense import dense_forward_fixed
 from ..errors import ConfigError
-from ..qformat import Overflow, OverflowStats, QFormat, Rounding, mac, mul, requantize, sub
+from ..qarith import mac, mul, sub
+from ..qformat import Overflow, OverflowStats, QFormat, Rounding, requantize
 from .targets import projection_codes
 
 __all__ = ["FixedMLP", "with_word_length"]
@@ -65,21 +66,25 @@ class FixedMLP:
             raise ConfigError(f"local.arch: fixed point supports 'mlp' only, got {lc.arch!r}")
         for i, layer in enumerate(cfg.layers):
             if layer.kind != "dense":
-                raise ConfigError(f"layers[{i}].kind: fixed point supports dense layers only, "
-                                  f"got {layer.kind!r}")
+                raise ConfigError(
+                    f"layers[{i}].kind: fixed point supports dense layers only, got {layer.kind!r}"
+                )
         if t.method not in self.RULES:
-            raise ConfigError(f"train.method: fixed point supports {', '.join(self.RULES)}, "
-                              f"got {t.method!r}")
+            raise ConfigError(
+                f"train.method: fixed point supports {', '.join(self.RULES)}, got {t.method!r}"
+            )
         if t.method == "tpsgd" and lc.local_loss not in ("mse", "l1"):
-            raise ConfigError(f"local.local_loss: fixed point supports mse and l1, got "
-                              f"{lc.local_loss!r}")
+            raise ConfigError(
+                f"local.local_loss: fixed point supports mse and l1, got {lc.local_loss!r}"
+            )
         if t.optimizer != "sgd":
             raise ConfigError(f"train.optimizer: fixed point supports 'sgd', got {t.optimizer!r}")
         self.cfg, self.net, self.seed = cfg, net, seed
         f = cfg.formats
         self.fw, self.fa = f.weight, f.act
-        self.fg = QFormat(lc.fixed_grad_width, 2 * f.act.frac, rounding=Rounding.RND,
-                          overflow=Overflow.SAT)
+        self.fg = QFormat(
+            lc.fixed_grad_width, 2 * f.act.frac, rounding=Rounding.RND, overflow=Overflow.SAT
+        )
         p0 = net.init(seed, np.float64)
         self.params: dict[str, IntArray] = {}
         for name, v in p0.items():
@@ -110,9 +115,13 @@ class FixedMLP:
 
     def _layer(self, i: int, h: IntArray, *, count: bool = True) -> tuple[IntArray, Any]:
         st = self.net.all_stages[i]
-        z = dense_forward_fixed(self.params[f"{st.name}.w"], h, self.cfg.formats,
-                                bias=self.params.get(f"{st.name}.b"),
-                                stats=self.stats if count else None)
+        z = dense_forward_fixed(
+            self.params[f"{st.name}.w"],
+            h,
+            self.cfg.formats,
+            bias=self.params.get(f"{st.name}.b"),
+            stats=self.stats if count else None,
+        )
         return self._act(st.activation, z), st
 
     def forward(self, x: npt.NDArray[np.float64]) -> IntArray:
@@ -139,8 +148,14 @@ class FixedMLP:
         """``Q_A(a S_k)`` ``(units, classes)`` and its saturations per class, computed once."""
         if k not in self._codes:
             st = self.net.stages[k]
-            s = projection_codes(self.cfg.local.projection, self.seed, k, st.code_shape[0],
-                                 self.net.out.layer.out_features, np.float64)
+            s = projection_codes(
+                self.cfg.local.projection,
+                self.seed,
+                k,
+                st.code_shape[0],
+                self.net.out.layer.out_features,
+                np.float64,
+            )
             v = self.cfg.local.target_amp * s
             self._codes[k] = self.fa.quantize(v)
             per_class = []
@@ -151,14 +166,21 @@ class FixedMLP:
             self._target_sat[k] = np.array(per_class, np.int64)
         return self._codes[k]
 
-    def _update(self, st: Any, h: IntArray, y_out: IntArray, e: IntArray, lr: float,
-                rng: np.random.Generator) -> None:
+    def _update(
+        self,
+        st: Any,
+        h: IntArray,
+        y_out: IntArray,
+        e: IntArray,
+        lr: float,
+        rng: np.random.Generator,
+    ) -> None:
         fa, fw, fg = self.fa, self.fw, self.fg
-        delta = mul(e, fa, self._dact(st.activation, y_out), fa, fa, stats=self.stats,
-                    site="delta")
+        delta = mul(e, fa, self._dact(st.activation, y_out), fa, fa, stats=self.stats, site="delta")
         g = mac(delta.T, fa, h, fa, fg, stats=self.stats, site="grad")
-        self._peak["activations"] = max(self._peak["activations"],
-                                        (h.size + y_out.size + delta.size))
+        self._peak["activations"] = max(
+            self._peak["activations"], (h.size + y_out.size + delta.size)
+        )
         self._peak["gradients"] = max(self._peak["gradients"], g.size + delta.shape[1])
         lc = self.cfg.local
         r = round(lr / len(h) * 2.0**lc.fixed_lr_frac)
@@ -175,13 +197,22 @@ class FixedMLP:
                 step = (prod + noise) >> np.int64(shift)
             else:
                 step = requantize(prod, rfmt, QFormat(62, fmt.frac, rounding=Rounding.RND))
-            self.params[name] = fmt.fit(self.params[name] - step, stats=self.stats,
-                                        site=f"{name}.sat")
+            self.params[name] = fmt.fit(
+                self.params[name] - step, stats=self.stats, site=f"{name}.sat"
+            )
 
     # -- the step ----------------------------------------------------------------------------------
-    def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, rule: str,
-                   active: list[int], step: int, lr: float,
-                   rng: np.random.Generator) -> dict[str, float]:
+    def train_step(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        *,
+        rule: str,
+        active: list[int],
+        step: int,
+        lr: float,
+        rng: np.random.Generator,
+    ) -> dict[str, float]:
         """One integer update (module docstring); returns loss, accuracy and saturation counts."""
         before = self.stats.total
         lc = self.cfg.local
@@ -214,18 +245,27 @@ class FixedMLP:
         else:
             e = fa.quantize(sm) - fa.quantize(onehot)
         self._update(st, h, z, e, lr, rng)
-        return {"loss": loss, "acc": float(np.mean(np.argmax(zf, 1) == y)),
-                "sat_step": float(self.stats.total - before), "sat_total": float(self.stats.total)}
+        return {
+            "loss": loss,
+            "acc": float(np.mean(np.argmax(zf, 1) == y)),
+            "sat_step": float(self.stats.total - before),
+            "sat_total": float(self.stats.total),
+        }
 
     def memory(self) -> dict[str, int]:
         """Bytes in hardware words: codes held x ``ceil(width / 8)``."""
         wa = math.ceil(self.fa.width / 8)
         wg = math.ceil(self.fg.width / 8)
-        m = {"activations": self._peak["activations"] * wa,
-             "gradients": self._peak["gradients"] * wg,
-             "optimizer": 0, "projection": 0}
+        m = {
+            "activations": self._peak["activations"] * wa,
+            "gradients": self._peak["gradients"] * wg,
+            "optimizer": 0,
+            "projection": 0,
+        }
         m["training_state"] = sum(m.values())
-        m["parameters"] = sum(a.size * math.ceil((self.fw if n.endswith(".w") else self.fa).width
-                                                 / 8) for n, a in self.params.items())
+        m["parameters"] = sum(
+            a.size * math.ceil((self.fw if n.endswith(".w") else self.fa).width / 8)
+            for n, a in self.params.items()
+        )
         m["projection_cache"] = sum(c.size for c in self._codes.values()) * wa
         return m

@@ -132,8 +132,8 @@ def conv_input_grad(dz: Array, w: Array, x_shape: Sequence[int], k: int) -> Arra
     dxp = np.zeros((b, h + 2 * p, wd + 2 * p, c), dz.dtype)
     for di in range(k):
         for dj in range(k):
-            dxp[:, di:di + h, dj:dj + wd, :] += dcols[..., di, dj]
-    return dxp[:, p:p + h, p:p + wd, :]
+            dxp[:, di : di + h, dj : dj + wd, :] += dcols[..., di, dj]
+    return dxp[:, p : p + h, p : p + wd, :]
 
 
 def pool_forward(y: Array, p: int) -> tuple[Array, npt.NDArray[np.int8]]:
@@ -141,7 +141,7 @@ def pool_forward(y: Array, p: int) -> tuple[Array, npt.NDArray[np.int8]]:
     first maximum of each window (row-major order)."""
     b, h, w, c = y.shape
     ho, wo = h // p, w // p
-    win = y[:, :ho * p, :wo * p, :].reshape(b, ho, p, wo, p, c)
+    win = y[:, : ho * p, : wo * p, :].reshape(b, ho, p, wo, p, c)
     pooled = win[:, :, 0, :, 0, :].copy()
     for o in range(1, p * p):
         np.maximum(pooled, win[:, :, o // p, :, o % p, :], out=pooled)
@@ -155,18 +155,19 @@ def pool_forward(y: Array, p: int) -> tuple[Array, npt.NDArray[np.int8]]:
     return pooled, idx
 
 
-def pool_backward(dpooled: Array, idx: npt.NDArray[np.int8], y_shape: Sequence[int],
-                  p: int) -> Array:
+def pool_backward(
+    dpooled: Array, idx: npt.NDArray[np.int8], y_shape: Sequence[int], p: int
+) -> Array:
     """Route ``dL/dpooled`` to the argmax of each window; zeros elsewhere (NHWC ``y_shape``)."""
     b, h, w, c = y_shape
     ho, wo = h // p, w // p
     out = np.zeros((b, h, w, c), dpooled.dtype)
-    view = out[:, :ho * p, :wo * p, :].reshape(b, ho, p, wo, p, c)
+    view = out[:, : ho * p, : wo * p, :].reshape(b, ho, p, wo, p, c)
     for o in range(p * p):
         view[:, :, o // p, :, o % p, :] = np.where(idx == o, dpooled, 0)
     if ho * p == h and wo * p == w:
         return view.reshape(b, h, w, c)
-    out[:, :ho * p, :wo * p, :] = view.reshape(b, ho * p, wo * p, c)
+    out[:, : ho * p, : wo * p, :] = view.reshape(b, ho * p, wo * p, c)
     return out
 
 
@@ -198,7 +199,13 @@ def tt_core_grads(cores: Sequence[Array], gw: Array) -> list[Array]:
     grads = []
     for k in range(d):
         left, right = lefts[k], rights[k]
-        g6 = gw.reshape(math.prod(outs[:k]), outs[k], math.prod(outs[k + 1:]),
-                        math.prod(ins[:k]), ins[k], math.prod(ins[k + 1:]))
+        g6 = gw.reshape(
+            math.prod(outs[:k]),
+            outs[k],
+            math.prod(outs[k + 1 :]),
+            math.prod(ins[:k]),
+            ins[k],
+            math.prod(ins[k + 1 :]),
+        )
         grads.append(np.einsum("pqa,qispjt,bts->ajib", left, g6, right, optimize=True))
     return grads

@@ -102,8 +102,9 @@ class LocalMethod:
         self.cfg = cfg
         self.rule = t.method
         if self.rule not in LOCAL_RULES:
-            raise ConfigError(f"train.method: {self.rule!r} is not a local rule "
-                              f"({', '.join(LOCAL_RULES)})")
+            raise ConfigError(
+                f"train.method: {self.rule!r} is not a local rule ({', '.join(LOCAL_RULES)})"
+            )
         if lc.schedule == "greedy" and self.rule == "bp":
             raise ConfigError("local.schedule: 'greedy' needs a local rule, not bp")
         self.seed = int(t.seed if seed is None else seed)
@@ -131,8 +132,9 @@ class LocalMethod:
         """Codes ``S_k`` ``(units, classes)`` of hidden stage ``k`` (cached)."""
         if k not in self._codes:
             units = int(np.prod(self.net.stages[k].code_shape))
-            self._codes[k] = projection_codes(self.cfg.local.projection, self.seed, k, units,
-                                              self.classes, self.dtype)
+            self._codes[k] = projection_codes(
+                self.cfg.local.projection, self.seed, k, units, self.classes, self.dtype
+            )
         return self._codes[k]
 
     def targets(self, k: int, y: npt.NDArray[np.int64]) -> np.ndarray:
@@ -147,8 +149,14 @@ class LocalMethod:
             t = t * ramp
         return t
 
-    def signal(self, k: int, yk: np.ndarray, y: npt.NDArray[np.int64],
-               dz: np.ndarray | None, with_loss: bool = True) -> tuple[np.ndarray, float]:
+    def signal(
+        self,
+        k: int,
+        yk: np.ndarray,
+        y: npt.NDArray[np.int64],
+        dz: np.ndarray | None,
+        with_loss: bool = True,
+    ) -> tuple[np.ndarray, float]:
         """``(e_k, local loss)`` of hidden stage ``k`` at its target point ``yk`` (the loss is
         ``nan`` for DRTP/DFA/sDFA and when ``with_loss`` is false)."""
         lc = self.cfg.local
@@ -177,17 +185,39 @@ class LocalMethod:
         return list(range(nh))
 
     # -- Method protocol ---------------------------------------------------------------------------
-    def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
-                   epoch: int, lr: float) -> dict[str, float]:
+    def train_step(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        *,
+        step: int,
+        epoch: int,
+        lr: float,
+    ) -> dict[str, float]:
         """One update on a mini-batch (see the module docstring)."""
         self._fp += 1
         if self.fixed is not None:
-            return self.fixed.train_step(x, y, rule=self.rule, active=self._active(epoch),
-                                         step=step, lr=lr, rng=step_rng(self.seed, step))
+            return self.fixed.train_step(
+                x,
+                y,
+                rule=self.rule,
+                active=self._active(epoch),
+                step=step,
+                lr=lr,
+                rng=step_rng(self.seed, step),
+            )
         return self._step(x.astype(self.dtype), np.asarray(y), step, epoch, lr, update=True)
 
-    def _step(self, x: np.ndarray, y: npt.NDArray[np.int64], step: int, epoch: int, lr: float,
-              *, update: bool) -> dict[str, float]:
+    def _step(
+        self,
+        x: np.ndarray,
+        y: npt.NDArray[np.int64],
+        step: int,
+        epoch: int,
+        lr: float,
+        *,
+        update: bool,
+    ) -> dict[str, float]:
         lc, loss_kind = self.cfg.local, self.cfg.train.loss
         mem = MemTracker()
         if self.rule == "bp":
@@ -242,8 +272,17 @@ class LocalMethod:
                 out[f"cos{k}"] = float(self.cos_sum[k] / self.cos_n[k])
         return out
 
-    def _update(self, k: int, st: Any, cache: Any, e: np.ndarray, bpg: Any, lr: float,
-                mem: MemTracker, update: bool) -> None:
+    def _update(
+        self,
+        k: int,
+        st: Any,
+        cache: Any,
+        e: np.ndarray,
+        bpg: Any,
+        lr: float,
+        mem: MemTracker,
+        update: bool,
+    ) -> None:
         g = st.local_grads(self.p, cache, e)
         mem.hold("gradients", list(g.values()))
         if bpg is not None:
@@ -283,8 +322,10 @@ class LocalMethod:
                 raise FotrainError(f"load_state: array {name!r} is missing")
             got = np.asarray(arrays[name])
             if got.shape != ref.shape or got.dtype != ref.dtype:
-                raise FotrainError(f"load_state: array {name!r} is {got.dtype}{list(got.shape)},"
-                                   f" expected {ref.dtype}{list(ref.shape)}")
+                raise FotrainError(
+                    f"load_state: array {name!r} is {got.dtype}{list(got.shape)},"
+                    f" expected {ref.dtype}{list(ref.shape)}"
+                )
         for name, ref in mine.items():
             np.copyto(ref, arrays[name])
         if self.fixed is not None:
@@ -310,10 +351,12 @@ class LocalMethod:
         if self.fixed is not None:
             return self.fixed.memory()
         stored = sum(c.nbytes for c in self._codes.values())
-        m = {"activations": self.mem.peak.get("activations", 0),
-             "gradients": self.mem.peak.get("gradients", 0),
-             "optimizer": self.opt.nbytes,
-             "projection": stored if self.cfg.local.projection == "uniform" else 0}
+        m = {
+            "activations": self.mem.peak.get("activations", 0),
+            "gradients": self.mem.peak.get("gradients", 0),
+            "optimizer": self.opt.nbytes,
+            "projection": stored if self.cfg.local.projection == "uniform" else 0,
+        }
         m["training_state"] = sum(m.values())
         m["parameters"] = int(sum(a.nbytes for a in self.p.values()))
         m["projection_cache"] = stored if self.cfg.local.projection != "uniform" else 0
@@ -322,11 +365,19 @@ class LocalMethod:
     def summary(self) -> dict[str, Any]:
         """Rule, network, memory accounting and the mean cosine to the BP gradient per stage."""
         lc = self.cfg.local
-        cos = [float(s / n) if n else None for s, n in zip(self.cos_sum, self.cos_n,
-                                                            strict=True)]
-        return {"local": {"rule": self.rule, "arch": lc.arch, "schedule": lc.schedule,
-                          "projection": lc.projection, "target_amp": lc.target_amp,
-                          "local_loss": lc.local_loss, "cnn_target": lc.cnn_target,
-                          "stages": [st.names[0].split(".")[0] for st in self.net.stages]},
-                "memory_bytes": self.memory(),
-                "cosine_bp": cos, "cosine_bp_samples": [int(n) for n in self.cos_n]}
+        cos = [float(s / n) if n else None for s, n in zip(self.cos_sum, self.cos_n, strict=True)]
+        return {
+            "local": {
+                "rule": self.rule,
+                "arch": lc.arch,
+                "schedule": lc.schedule,
+                "projection": lc.projection,
+                "target_amp": lc.target_amp,
+                "local_loss": lc.local_loss,
+                "cnn_target": lc.cnn_target,
+                "stages": [st.names[0].split(".")[0] for st in self.net.stages],
+            },
+            "memory_bytes": self.memory(),
+            "cosine_bp": cos,
+            "cosine_bp_samples": [int(n) for n in self.cos_n],
+        }

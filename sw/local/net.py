@@ -52,8 +52,9 @@ def window_means_grad(d: Array, steps: int) -> Array:
     """Gradient of :func:`window_means`: ``(B, W, H)`` -> ``(B, T, H)``, each step of window
     ``w`` gets ``d_w W / T``."""
     b, w, n = d.shape
-    return np.broadcast_to((d / (steps // w))[:, :, None, :],
-                           (b, w, steps // w, n)).reshape(b, steps, n)
+    return np.broadcast_to((d / (steps // w))[:, :, None, :], (b, w, steps // w, n)).reshape(
+        b, steps, n
+    )
 
 
 def task_loss(z: Array, y: npt.NDArray[np.int64], kind: str) -> tuple[float, Array]:
@@ -90,8 +91,11 @@ class FCStage:
             cores = tt_init(lay.in_modes, lay.out_modes, lay.ranks, rng=rng, gain=gain)
             p = {n: c.astype(dtype) for n, c in zip(self.wnames, cores, strict=True)}
         else:
-            p = {self.wnames[0]: rng.normal(0, math.sqrt(gain / lay.in_features),
-                                            (lay.out_features, lay.in_features)).astype(dtype)}
+            p = {
+                self.wnames[0]: rng.normal(
+                    0, math.sqrt(gain / lay.in_features), (lay.out_features, lay.in_features)
+                ).astype(dtype)
+            }
         if lay.bias:
             p[f"{self.name}.b"] = np.zeros(lay.out_features, dtype)
         return p
@@ -132,8 +136,10 @@ class FCStage:
         gw = delta.T @ x
         if self.tt:
             cores = [p[n] for n in self.wnames]
-            g = {n: gc.astype(x.dtype) for n, gc in
-                 zip(self.wnames, tt_core_grads(cores, gw), strict=True)}
+            g = {
+                n: gc.astype(x.dtype)
+                for n, gc in zip(self.wnames, tt_core_grads(cores, gw), strict=True)
+            }
         else:
             g = {self.wnames[0]: gw}
         if self.layer.bias:
@@ -145,8 +151,9 @@ class FCStage:
         x, y = cache
         return self._grads(p, x, e * act_grad(self.activation, y))
 
-    def backward(self, p: Params, cache: tuple[Array, ...], dout: Array,
-                 need_dx: bool) -> tuple[Params, Array | None]:
+    def backward(
+        self, p: Params, cache: tuple[Array, ...], dout: Array, need_dx: bool
+    ) -> tuple[Params, Array | None]:
         """BP through the layer: ``(grads, dL/dx)``."""
         x, y = cache
         delta = dout * act_grad(self.activation, y)
@@ -163,19 +170,27 @@ class ConvStage:
 
     def __init__(self, name: str, cin: int, cout: int, size: int, lc: Any):
         self.name, self.cin, self.cout, self.size = name, cin, cout, size
-        self.k, self.pool, self.activation, self.mode = (lc.conv_kernel, lc.pool, lc.activation,
-                                                         lc.cnn_target)
+        self.k, self.pool, self.activation, self.mode = (
+            lc.conv_kernel,
+            lc.pool,
+            lc.activation,
+            lc.cnn_target,
+        )
         self.names = [f"{name}.w", f"{name}.b"]
         so = size // lc.pool
-        self.code_shape = {"dense": (size, size, cout), "channel": (1, 1, cout),
-                           "pooled": (so, so, cout)}[self.mode]
+        self.code_shape = {
+            "dense": (size, size, cout),
+            "channel": (1, 1, cout),
+            "pooled": (so, so, cout),
+        }[self.mode]
 
     def init(self, rng: np.random.Generator, gain: float, dtype: Any) -> Params:
         """Weights ``N(0, gain / (C_in k^2))``, zero bias."""
         fan = self.cin * self.k * self.k
-        return {f"{self.name}.w": rng.normal(0, math.sqrt(gain / fan),
-                                             (self.cout, fan)).astype(dtype),
-                f"{self.name}.b": np.zeros(self.cout, dtype)}
+        return {
+            f"{self.name}.w": rng.normal(0, math.sqrt(gain / fan), (self.cout, fan)).astype(dtype),
+            f"{self.name}.b": np.zeros(self.cout, dtype),
+        }
 
     def forward(self, p: Params, x: Array) -> tuple[Array, tuple[Any, ...]]:
         """``(pooled, cache)`` for NHWC ``x``."""
@@ -205,8 +220,9 @@ class ConvStage:
             e = pool_backward(e, cache[3], cache[2].shape, self.pool)
         return self._grads(cache, e)[0]
 
-    def backward(self, p: Params, cache: tuple[Any, ...], dout: Array,
-                 need_dx: bool) -> tuple[Params, Array | None]:
+    def backward(
+        self, p: Params, cache: tuple[Any, ...], dout: Array, need_dx: bool
+    ) -> tuple[Params, Array | None]:
         """BP through pool, activation and convolution."""
         dy = pool_backward(dout, cache[3], cache[2].shape, self.pool)
         g, delta = self._grads(cache, dy)
@@ -237,9 +253,11 @@ class RNNStage:
     def init(self, rng: np.random.Generator, gain: float, dtype: Any) -> Params:
         """``Wx``, ``Wh`` ``N(0, gain / (n_in + H))``, zero bias."""
         s = math.sqrt(gain / (self.nin + self.nh))
-        return {f"{self.name}.wx": rng.normal(0, s, (self.nh, self.nin)).astype(dtype),
-                f"{self.name}.wh": rng.normal(0, s, (self.nh, self.nh)).astype(dtype),
-                f"{self.name}.b": np.zeros(self.nh, dtype)}
+        return {
+            f"{self.name}.wx": rng.normal(0, s, (self.nh, self.nin)).astype(dtype),
+            f"{self.name}.wh": rng.normal(0, s, (self.nh, self.nh)).astype(dtype),
+            f"{self.name}.b": np.zeros(self.nh, dtype),
+        }
 
     def forward(self, p: Params, x: Array) -> tuple[Array, tuple[Array, Array]]:
         """``(states, cache)``."""
@@ -269,9 +287,11 @@ class RNNStage:
         b, t, _ = x.shape
         prev = np.concatenate([np.zeros_like(out[:, :1]), out[:, :-1]], axis=1)
         d2 = delta.reshape(b * t, self.nh)
-        return {f"{self.name}.wx": d2.T @ x.reshape(b * t, self.nin),
-                f"{self.name}.wh": d2.T @ prev.reshape(b * t, self.nh),
-                f"{self.name}.b": d2.sum(axis=0)}
+        return {
+            f"{self.name}.wx": d2.T @ x.reshape(b * t, self.nin),
+            f"{self.name}.wh": d2.T @ prev.reshape(b * t, self.nh),
+            f"{self.name}.b": d2.sum(axis=0),
+        }
 
     def local_grads(self, p: Params, cache: tuple[Array, Array], e: Array) -> Params:
         """Gradients from ``e`` at the target point, previous state detached."""
@@ -284,8 +304,9 @@ class RNNStage:
             e = window_means_grad(e, out.shape[1])
         return self._grads(x, out, e * act_grad(self.activation, out))
 
-    def backward(self, p: Params, cache: tuple[Array, Array], dout: Array,
-                 need_dx: bool) -> tuple[Params, Array | None]:
+    def backward(
+        self, p: Params, cache: tuple[Array, Array], dout: Array, need_dx: bool
+    ) -> tuple[Params, Array | None]:
         """BPTT: ``dL/ds_t = dout_t + delta_{t+1} Wh``."""
         x, out = cache
         wh = p[f"{self.name}.wh"]
@@ -317,30 +338,41 @@ class LocalNet:
                 size, cin = size // lc.pool, cout
             flat = size * size * cin
             if n_in != flat:
-                raise ConfigError(f"layers[0].in_features: {n_in} != {flat}, the flattened CNN "
-                                  f"feature map ({size} x {size} x {cin})")
+                raise ConfigError(
+                    f"layers[0].in_features: {n_in} != {flat}, the flattened CNN "
+                    f"feature map ({size} x {size} x {cin})"
+                )
         elif lc.arch == "rnn":
             nin = lc.rnn_input
             for i, nh in enumerate(lc.rnn_hidden):
                 self.stages.append(RNNStage(f"rnn{i}", nin, nh, lc))
                 nin = nh
             if n_in != lc.rnn_windows * nin:
-                what = (f"local.rnn_windows {lc.rnn_windows} x local.rnn_hidden[-1] {nin}"
-                        if lc.rnn_windows > 1 else f"local.rnn_hidden[-1] {nin}")
+                what = (
+                    f"local.rnn_windows {lc.rnn_windows} x local.rnn_hidden[-1] {nin}"
+                    if lc.rnn_windows > 1
+                    else f"local.rnn_hidden[-1] {nin}"
+                )
                 raise ConfigError(f"layers[0].in_features: {n_in} != {what}")
         self.front = len(self.stages)
         for i, layer in enumerate(layers[:-1]):
             if layer.activation not in ("tanh", "relu", "none"):
-                raise ConfigError(f"layers[{i}].activation: {layer.activation!r} is not "
-                                  "supported by local rules (tanh, relu, none)")
+                raise ConfigError(
+                    f"layers[{i}].activation: {layer.activation!r} is not "
+                    "supported by local rules (tanh, relu, none)"
+                )
             self.stages.append(FCStage(f"fc{i}", layer))
         if layers[-1].activation != "none":
-            raise ConfigError(f"layers[{len(layers) - 1}].activation: the output layer must be "
-                              f"'none' (the task loss applies softmax), got "
-                              f"{layers[-1].activation!r}")
+            raise ConfigError(
+                f"layers[{len(layers) - 1}].activation: the output layer must be "
+                f"'none' (the task loss applies softmax), got "
+                f"{layers[-1].activation!r}"
+            )
         self.out = FCStage(f"fc{len(layers) - 1}", layers[-1])
-        self.in_features = {"cnn": lc.image_size ** 2 * lc.in_channels,
-                            "rnn": lc.rnn_steps * lc.rnn_input}.get(lc.arch, n_in)
+        self.in_features = {
+            "cnn": lc.image_size**2 * lc.in_channels,
+            "rnn": lc.rnn_steps * lc.rnn_input,
+        }.get(lc.arch, n_in)
 
     @property
     def all_stages(self) -> list[Any]:
@@ -386,8 +418,9 @@ class LocalNet:
             h, _ = st.forward(p, self.enter(i, h))
         return h
 
-    def bp(self, p: Params, x: Array, y: npt.NDArray[np.int64], loss_kind: str,
-           mem: Any = None) -> tuple[float, Array, Params]:
+    def bp(
+        self, p: Params, x: Array, y: npt.NDArray[np.int64], loss_kind: str, mem: Any = None
+    ) -> tuple[float, Array, Params]:
         """Backprop: ``(loss, scores, grads)`` of the task loss for every parameter."""
         caches, shapes = [], []
         h = x

@@ -47,8 +47,9 @@ class Optimizer:
         """Bytes of optimiser state held (every slot array)."""
         return int(sum(a.nbytes for a in self.slots.values()))
 
-    def step(self, name: str, p: npt.NDArray[np.floating], g: npt.NDArray[np.floating],
-             lr: float) -> None:
+    def step(
+        self, name: str, p: npt.NDArray[np.floating], g: npt.NDArray[np.floating], lr: float
+    ) -> None:
         """Update ``p`` in place from its gradient ``g``."""
         if self.wd:
             g = g + self.wd * p

@@ -14,8 +14,9 @@ from ..perturb import lfsr_bits, query_seed, rademacher
 __all__ = ["projection_codes"]
 
 
-def projection_codes(kind: str, seed: int, stage: int, units: int, classes: int,
-                     dtype: Any) -> npt.NDArray[np.floating]:
+def projection_codes(
+    kind: str, seed: int, stage: int, units: int, classes: int, dtype: Any
+) -> npt.NDArray[np.floating]:
     """Code matrix ``S`` ``(units, classes)`` of hidden stage ``stage``.
 
     Column ``c`` comes from the LFSR stream of seed ``query_seed(seed, 0x10CA1 + stage, c)``:

@@ -61,15 +61,15 @@ FloatArray = npt.NDArray[np.float64]
 class PINNFixedMethod(Counted):
     """Fixed-point ZO PINN training (module docstring)."""
 
-    def __init__(self, cfg: Config, *, seed: int, pinn: PINNConfig | None = None,
-                 workers: int = 1):
+    def __init__(self, cfg: Config, *, seed: int, pinn: PINNConfig | None = None, workers: int = 1):
         check_method(cfg)
         zo = cfg.zo
-        if (cfg.train.method != "zo" or zo.blocks not in ("core", "all")
-                or zo.sided != "antithetic"):
-            raise ConfigError("zo.blocks: fixed-point PINN training implements method 'zo' with "
-                              f"blocks 'core' or 'all', antithetic; got {cfg.train.method}/"
-                              f"{zo.blocks}/{zo.sided}")
+        if cfg.train.method != "zo" or zo.blocks not in ("core", "all") or zo.sided != "antithetic":
+            raise ConfigError(
+                "zo.blocks: fixed-point PINN training implements method 'zo' with "
+                f"blocks 'core' or 'all', antithetic; got {cfg.train.method}/"
+                f"{zo.blocks}/{zo.sided}"
+            )
         self.cfg, self.seed = cfg, seed
         self.pinn = pinn or pinn_settings(cfg)
         self.problem = problem_for(cfg)
@@ -79,8 +79,9 @@ class PINNFixedMethod(Counted):
         self.engine = ZOFixedMethod(cfg.replace(train=engine_train, zo=engine_zo), seed=seed)
         self.q = self.engine.q  # the codes (shared with the engine)
         self.stats = self.engine.stats
-        self.blocks = (block_plan(cfg, param_names(cfg)) if zo.blocks == "all"
-                       else self.engine.blocks)
+        self.blocks = (
+            block_plan(cfg, param_names(cfg)) if zo.blocks == "all" else self.engine.blocks
+        )
         self.opt = Optimizer(cfg.train, self._floats())
         self._forward = 0
         self.pool = ForwardPool(self.engine, workers)
@@ -101,11 +102,16 @@ class PINNFixedMethod(Counted):
         act = self.cfg.formats.act
         return collocation(self.problem, self.stencil, self.pinn, act.to_float(act.quantize(x)))
 
-    def network_codes(self, points: FloatArray, q: dict[str, npt.NDArray[np.int64]] | None = None,
-                      caches: dict | None = None) -> npt.NDArray[np.int64]:
+    def network_codes(
+        self,
+        points: FloatArray,
+        q: dict[str, npt.NDArray[np.int64]] | None = None,
+        caches: dict | None = None,
+    ) -> npt.NDArray[np.int64]:
         """Output codes ``(n,)`` of the fixed network at ``points`` (spec item 3)."""
-        out, _ = self.engine._forward_codes(q or self.q, self._codes(points), caches,
-                                            stats=self.stats)
+        out, _ = self.engine._forward_codes(
+            q or self.q, self._codes(points), caches, stats=self.stats
+        )
         return out[:, 0]
 
     # -- Method protocol -------------------------------------------------------------------------
@@ -132,21 +138,27 @@ class PINNFixedMethod(Counted):
         return self.problem.ansatz(x, nn)[:, None]
 
     def summary(self) -> dict[str, Any]:
-        return {"pinn_problem": self.problem.name, "derivatives": self.stencil.kind,
-                "sigma": self.pinn.sigma or self.problem.default_sigma,
-                "evals_per_point": self.stencil.evals_per_point,
-                "collocation_points": self.cfg.train.batch_size,
-                "boundary_points": self.pinn.boundary_points, "zo_blocks": len(self.blocks),
-                "network_evals_per_iteration": evals_per_iteration(
-                    self.cfg, self.pinn, self.stencil, len(self.blocks)),
-                "network_evals_total": self._forward,
-                "host_workers": self.pool.workers if self.cfg.zo.blocks == "all" else 1,
-                "overflow_events": self.stats.total,
-                "overflow_by_site": self.stats.counts}
+        return {
+            "pinn_problem": self.problem.name,
+            "derivatives": self.stencil.kind,
+            "sigma": self.pinn.sigma or self.problem.default_sigma,
+            "evals_per_point": self.stencil.evals_per_point,
+            "collocation_points": self.cfg.train.batch_size,
+            "boundary_points": self.pinn.boundary_points,
+            "zo_blocks": len(self.blocks),
+            "network_evals_per_iteration": evals_per_iteration(
+                self.cfg, self.pinn, self.stencil, len(self.blocks)
+            ),
+            "network_evals_total": self._forward,
+            "host_workers": self.pool.workers if self.cfg.zo.blocks == "all" else 1,
+            "overflow_events": self.stats.total,
+            "overflow_by_site": self.stats.counts,
+        }
 
     # -- the step --------------------------------------------------------------------------------
-    def block_losses(self, col: Collocation, caches: dict, name: str, u: npt.NDArray[np.int64]
-                     ) -> FloatArray:
+    def block_losses(
+        self, col: Collocation, caches: dict, name: str, u: npt.NDArray[np.int64]
+    ) -> FloatArray:
         """Losses ``(2, Q)`` at ``theta + s u_q`` and ``theta - s u_q`` for one array."""
         s, act = self.cfg.zo.fixed_mu_lsb, self.cfg.formats.act
         scores = self.engine._perturbed_scores(name, u, caches, s, self.stats)  # (2Q, S, 1)
@@ -159,35 +171,41 @@ class PINNFixedMethod(Counted):
         s, act = self.cfg.zo.fixed_mu_lsb, self.cfg.formats.act
         xq = act.quantize(col.points)  # the base forward of the step already counted the inputs
         nq = next(iter(u.values())).shape[0]
-        moved = [{**self.q, **{n: self.q[n] + sign * d[j] for n, d in u.items()}}
-                 for sign in (s, -s) for j in range(nq)]
+        moved = [
+            {**self.q, **{n: self.q[n] + sign * d[j] for n, d in u.items()}}
+            for sign in (s, -s)
+            for j in range(nq)
+        ]
         codes = self.pool.outputs(moved, xq.astype(np.float64), self.stats)
         # one network per call: the same float64 sums as the spec's separate evaluations
-        return np.array([col.losses(act.to_float(c[:, 0])[None])[0] for c in codes]
-                        ).reshape(2, nq)
+        return np.array([col.losses(act.to_float(c[:, 0])[None])[0] for c in codes]).reshape(2, nq)
 
     def _all_directions(self, step: int) -> dict[str, npt.NDArray[np.int64]]:
         """LFSR Rademacher directions ``(Q, ...)`` per array of the single block of ``step``
         (one stream per query, split over the arrays in parameter order)."""
         zo, names = self.cfg.zo, self.blocks[0]
-        seeds = [query_seed(self.seed, step, j, self.cfg.hardware.prng_width)
-                 for j in range(zo.queries)]
+        seeds = [
+            query_seed(self.seed, step, j, self.cfg.hardware.prng_width) for j in range(zo.queries)
+        ]
         sizes = [int(self.q[n].size) for n in names]
         flat = rademacher(seeds, sum(sizes), self.cfg.hardware.prng_width).astype(np.int64)
         parts = np.split(flat, np.cumsum(sizes)[:-1], axis=1)
-        return {n: p.reshape((zo.queries, *self.q[n].shape)) for n, p in zip(names, parts,
-                                                                             strict=True)}
+        return {
+            n: p.reshape((zo.queries, *self.q[n].shape)) for n, p in zip(names, parts, strict=True)
+        }
 
     def _core_directions(self, step: int, b: int, name: str) -> npt.NDArray[np.int64]:
         """LFSR Rademacher directions ``(Q, ...)`` of per-core block ``b`` at ``step``."""
         zo, width = self.cfg.zo, self.cfg.hardware.prng_width
-        seeds = [query_seed(self.seed, step * len(self.blocks) + b, j, width)
-                 for j in range(zo.queries)]
+        seeds = [
+            query_seed(self.seed, step * len(self.blocks) + b, j, width) for j in range(zo.queries)
+        ]
         u = rademacher(seeds, int(self.q[name].size), width).astype(np.int64)
         return u.reshape((zo.queries, *self.q[name].shape))
 
-    def zo_gradient(self, col: Collocation, caches: dict, step: int
-                    ) -> tuple[dict[str, FloatArray], int]:
+    def zo_gradient(
+        self, col: Collocation, caches: dict, step: int
+    ) -> tuple[dict[str, FloatArray], int]:
         """RGE estimate of every array at ``step`` and the count of zero loss differences:
         ``g = sum_q (L+_q - L-_q) / (2 s lsb) u_q / Q`` with each array's own ``lsb``."""
         zo = self.cfg.zo
@@ -207,17 +225,22 @@ class PINNFixedMethod(Counted):
             zero_diff += int(np.count_nonzero(dl == 0))
             for name, u in u_by_name.items():
                 mu = zo.fixed_mu_lsb * self._fmt(name).lsb
-                grads[name] = np.tensordot(dl / (2 * mu), u.astype(np.float64),
-                                           axes=1) / zo.queries
+                grads[name] = np.tensordot(dl / (2 * mu), u.astype(np.float64), axes=1) / zo.queries
         return grads, zero_diff
 
-    def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
-                   epoch: int, lr: float) -> dict[str, float]:
+    def train_step(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        *,
+        step: int,
+        epoch: int,
+        lr: float,
+    ) -> dict[str, float]:
         with single_thread_blas():
             return self._train_step(x, step=step, lr=lr)
 
-    def _train_step(self, x: npt.NDArray[np.float64], *, step: int, lr: float
-                    ) -> dict[str, float]:
+    def _train_step(self, x: npt.NDArray[np.float64], *, step: int, lr: float) -> dict[str, float]:
         zo, act = self.cfg.zo, self.cfg.formats.act
         col = self.collocation(x)
         caches: dict[int, Any] = {}
@@ -235,5 +258,8 @@ class PINNFixedMethod(Counted):
             else:
                 codes = np.rint(v / fmt.lsb).astype(np.int64)
             self.q[name][...] = fmt.fit(codes, stats=self.stats, site=f"update.{name}")
-        return {"loss": base, "zero_loss_diff_frac": zero_diff / (zo.queries * len(self.blocks)),
-                "overflow_events": float(self.stats.total)}
+        return {
+            "loss": base,
+            "zero_loss_diff_frac": zero_diff / (zo.queries * len(self.blocks)),
+            "overflow_events": float(self.stats.total),
+        }

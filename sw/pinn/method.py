@@ -85,25 +85,36 @@ class PINNMethod(NetworkMethod):
         x = np.asarray(x, np.float64)
         if self.pinn.predict == "smoothed":
             col = Collocation(self.problem, self.stencil, x)
-            nn = cast(FloatArray, BaseEval(self.cfg, self.p, x, self.stencil.offsets,
-                                           np.float64).out)  # evaluated in float64
+            nn = cast(
+                FloatArray, BaseEval(self.cfg, self.p, x, self.stencil.offsets, np.float64).out
+            )  # evaluated in float64
             return col.estimates(nn[None])[0][0][:, None]
         return self.problem.ansatz(x, self.network(x))[:, None]
 
     def summary(self) -> dict[str, Any]:
         per_it = evals_per_iteration(self.cfg, self.pinn, self.stencil, len(self.blocks))
-        return {"pinn_problem": self.problem.name, "derivatives": self.stencil.kind,
-                "sigma": self.pinn.sigma or self.problem.default_sigma,
-                "evals_per_point": self.stencil.evals_per_point,
-                "collocation_points": self.cfg.train.batch_size,
-                "boundary_points": self.pinn.boundary_points,
-                "zo_blocks": len(self.blocks) if self.cfg.train.method == "zo" else 0,
-                "network_evals_per_iteration": per_it,
-                "network_evals_total": self._forward}
+        return {
+            "pinn_problem": self.problem.name,
+            "derivatives": self.stencil.kind,
+            "sigma": self.pinn.sigma or self.problem.default_sigma,
+            "evals_per_point": self.stencil.evals_per_point,
+            "collocation_points": self.cfg.train.batch_size,
+            "boundary_points": self.pinn.boundary_points,
+            "zo_blocks": len(self.blocks) if self.cfg.train.method == "zo" else 0,
+            "network_evals_per_iteration": per_it,
+            "network_evals_total": self._forward,
+        }
 
     # -- training --------------------------------------------------------------------------------
-    def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
-                   epoch: int, lr: float) -> dict[str, float]:
+    def train_step(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        *,
+        step: int,
+        epoch: int,
+        lr: float,
+    ) -> dict[str, float]:
         col = collocation(self.problem, self.stencil, self.pinn, x)
         if self.cfg.train.method == "bp":
             loss, grads = self.first_order(col)
@@ -126,13 +137,24 @@ class PINNMethod(NetworkMethod):
         grads: dict[str, FloatArray] = {}
         for b, block in enumerate(self.blocks):
             stream = step * len(self.blocks) + b
-            u = {n: directions(cfg, self.p[n].shape, zo.queries, seed=self.seed,
-                               stream=stream * len(block) + j, rng=rng)
-                 for j, n in enumerate(block)}
+            u = {
+                n: directions(
+                    cfg,
+                    self.p[n].shape,
+                    zo.queries,
+                    seed=self.seed,
+                    stream=stream * len(block) + j,
+                    rng=rng,
+                )
+                for j, n in enumerate(block)
+            }
             ls = self.block_losses(base, col, block, u, steps)
             self._forward += len(steps) * zo.queries * base.size
-            coef = ((ls[0] - ls[1]) / (2 * zo.mu) if zo.sided == "antithetic"
-                    else (ls[0] - base_loss) / zo.mu)
+            coef = (
+                (ls[0] - ls[1]) / (2 * zo.mu)
+                if zo.sided == "antithetic"
+                else (ls[0] - base_loss) / zo.mu
+            )
             shrink = 1.0
             if zo.scale == "dim":
                 d = sum(self.p[n].size for n in block)
@@ -152,9 +174,11 @@ class PINNMethod(NetworkMethod):
         cores = [u if j == k else self.p[f"{i}.core{j}"].astype(u.dtype) for j in range(n_cores)]
         return tt_dense(cores), None
 
-    def _moved_mats(self, i: int, block: list[str], u: dict[str, FloatArray],
-                    steps: FloatArray, dt: np.dtype) -> tuple[FloatArray, FloatArray | None]:
+    def _moved_mats(
+        self, i: int, block: list[str], u: dict[str, FloatArray], steps: FloatArray, dt: np.dtype
+    ) -> tuple[FloatArray, FloatArray | None]:
         """Layer ``i``'s matrices for every ``(step, query)`` combination: ``(C, M, N)``."""
+
         def moved(n: str) -> FloatArray:
             p = self.p[n].astype(dt)
             if n in block:
@@ -174,8 +198,14 @@ class PINNMethod(NetworkMethod):
             b = np.broadcast_to(b, (c, b.shape[-1]))
         return w.astype(dt), None if b is None else b.astype(dt)
 
-    def block_losses(self, base: BaseEval, col: Collocation, block: list[str],
-                     u: dict[str, FloatArray], steps: list[float]) -> FloatArray:
+    def block_losses(
+        self,
+        base: BaseEval,
+        col: Collocation,
+        block: list[str],
+        u: dict[str, FloatArray],
+        steps: list[float],
+    ) -> FloatArray:
         """Losses ``(len(steps), Q)`` at ``theta + s u_q`` (block arrays moved together)."""
         cfg, dt = self.cfg, base.dtype
         layers = sorted({int(n.split(".")[0]) for n in block})
@@ -187,7 +217,7 @@ class PINNMethod(NetworkMethod):
         st = np.asarray(steps, dt)
         out = np.empty((ns, q))
         for q0 in range(0, q, chunk):
-            uq = {n: v[q0:q0 + chunk].astype(dt) for n, v in u.items()}
+            uq = {n: v[q0 : q0 + chunk].astype(dt) for n, v in u.items()}
             nq = next(iter(uq.values())).shape[0]
             if len(block) == 1:  # linear shortcut: z + s dz
                 dw, db = self._delta(block[0], uq[block[0]])
@@ -202,7 +232,7 @@ class PINNMethod(NetworkMethod):
                 per = {i: self._moved_mats(i, block, uq, st, dt) for i in layers}
                 z = base.linear(i0, *per[i0])
                 nn = run_from(cfg, base.mats, i0, z, {i: per[i] for i in layers[1:]})
-            out[:, q0:q0 + nq] = col.losses(nn.astype(np.float64)).reshape(ns, nq)
+            out[:, q0 : q0 + nq] = col.losses(nn.astype(np.float64)).reshape(ns, nq)
         return out
 
     def first_order(self, col: Collocation) -> tuple[float, dict[str, FloatArray]]:

@@ -37,8 +37,15 @@ import numpy.typing as npt
 from ..config import Config
 from ..model import activate
 
-__all__ = ["CHUNK_ELEMENTS", "BaseEval", "layer_mats", "run_from", "tt_dense",
-           "tt_dense_adjoint", "z_first"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "BaseEval",
+    "layer_mats",
+    "run_from",
+    "tt_dense",
+    "tt_dense_adjoint",
+    "z_first",
+]
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -64,8 +71,9 @@ def tt_dense(cores: Sequence[FloatArray]) -> FloatArray:
         r0, n, m, r1 = g.shape[-4:]
         lead = np.broadcast_shapes(res.shape[:-3], g.shape[:-4])
         nd, md = res.shape[-3], res.shape[-2]
-        t = np.matmul(res.reshape(*res.shape[:-3], nd * md, r0),
-                      g.reshape(*g.shape[:-4], r0, n * m * r1))
+        t = np.matmul(
+            res.reshape(*res.shape[:-3], nd * md, r0), g.reshape(*g.shape[:-4], r0, n * m * r1)
+        )
         t = t.reshape(*lead, nd, md, n, m, r1)
         k = len(lead)
         t = t.transpose(*range(k), k, k + 2, k + 1, k + 3, k + 4)
@@ -90,8 +98,9 @@ def tt_dense_adjoint(cores: Sequence[FloatArray], gw: FloatArray) -> list[FloatA
     return grads
 
 
-def layer_mats(cfg: Config, p: Mapping[str, FloatArray], dtype: np.dtype
-               ) -> list[tuple[FloatArray, FloatArray | None]]:
+def layer_mats(
+    cfg: Config, p: Mapping[str, FloatArray], dtype: np.dtype
+) -> list[tuple[FloatArray, FloatArray | None]]:
     """``(W (M, N), bias or None)`` of every layer, in ``dtype``."""
     out = []
     for i, layer in enumerate(cfg.layers):
@@ -104,8 +113,13 @@ def layer_mats(cfg: Config, p: Mapping[str, FloatArray], dtype: np.dtype
     return out
 
 
-def z_first(w: FloatArray, b: FloatArray | None, xp: FloatArray, offsets: FloatArray,
-            extra: FloatArray | None = None) -> FloatArray:
+def z_first(
+    w: FloatArray,
+    b: FloatArray | None,
+    xp: FloatArray,
+    offsets: FloatArray,
+    extra: FloatArray | None = None,
+) -> FloatArray:
     """Layer-0 pre-activation at ``x_p + o_e`` by input linearity, then at the ``extra``
     points (each once): ``(..., P * E + X, M)`` for ``w`` of shape ``(..., M, N)`` (``b``
     broadcast the same way, or None)."""
@@ -122,9 +136,13 @@ def z_first(w: FloatArray, b: FloatArray | None, xp: FloatArray, offsets: FloatA
     return z
 
 
-def run_from(cfg: Config, mats: list[tuple[FloatArray, FloatArray | None]], i: int,
-             z: FloatArray, per_query: dict[int, tuple[FloatArray, FloatArray | None]]
-             | None = None) -> FloatArray:
+def run_from(
+    cfg: Config,
+    mats: list[tuple[FloatArray, FloatArray | None]],
+    i: int,
+    z: FloatArray,
+    per_query: dict[int, tuple[FloatArray, FloatArray | None]] | None = None,
+) -> FloatArray:
     """Outputs ``(..., S)`` from layer ``i``'s pre-activation ``z (..., S, M_i)``.
 
     ``per_query[l] = (W (C, M, N), b (C, M) or None)`` replaces layer ``l``'s matrices with one
@@ -152,8 +170,15 @@ class BaseEval:
     points (each once; the PINN's boundary points), with each layer's input and pre-activation
     kept for the shortcuts (rule 3)."""
 
-    def __init__(self, cfg: Config, p: Mapping[str, FloatArray], xp: FloatArray,
-                 offsets: FloatArray, dtype: npt.DTypeLike, extra: FloatArray | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        p: Mapping[str, FloatArray],
+        xp: FloatArray,
+        offsets: FloatArray,
+        dtype: npt.DTypeLike,
+        extra: FloatArray | None = None,
+    ):
         self.cfg, self.dtype = cfg, np.dtype(dtype)
         self.xp = np.asarray(xp, self.dtype)
         self.offsets = np.asarray(offsets, self.dtype)

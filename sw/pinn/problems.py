@@ -66,14 +66,7 @@ import numpy.typing as npt
 
 from ..errors import FotrainError
 
-__all__ = [
-    "HJB",
-    "PROBLEMS",
-    "Heat",
-    "Problem",
-    "get_problem",
-    "rel_l2",
-]
+__all__ = ["HJB", "PROBLEMS", "Heat", "Problem", "get_problem", "rel_l2"]
 
 FloatArray = npt.NDArray[np.float64]
 Fn = Callable[[FloatArray], npt.ArrayLike]
@@ -87,8 +80,10 @@ def rel_l2(u_pred: npt.ArrayLike, u_exact: npt.ArrayLike) -> float:
     p = np.asarray(u_pred, dtype=np.float64).ravel()
     e = np.asarray(u_exact, dtype=np.float64).ravel()
     if p.shape != e.shape or p.size == 0:
-        raise FotrainError(f"u_pred and u_exact must have the same non-zero size, got "
-                           f"{np.shape(u_pred)} and {np.shape(u_exact)}")
+        raise FotrainError(
+            f"u_pred and u_exact must have the same non-zero size, got "
+            f"{np.shape(u_pred)} and {np.shape(u_exact)}"
+        )
     norm = float(np.linalg.norm(e))
     if not norm > 0:
         raise FotrainError("u_exact has zero norm; relative L2 error is undefined")
@@ -155,8 +150,13 @@ class Problem:
     def ansatz(self, points: npt.ArrayLike, nn: npt.ArrayLike) -> FloatArray:
         raise NotImplementedError
 
-    def residual(self, points: npt.ArrayLike, value: npt.ArrayLike, grad: npt.ArrayLike,
-                 laplacian: npt.ArrayLike) -> FloatArray:
+    def residual(
+        self,
+        points: npt.ArrayLike,
+        value: npt.ArrayLike,
+        grad: npt.ArrayLike,
+        laplacian: npt.ArrayLike,
+    ) -> FloatArray:
         raise NotImplementedError
 
     def exact(self, points: npt.ArrayLike) -> FloatArray:
@@ -173,20 +173,28 @@ class Problem:
     def _nn(self, points: FloatArray, nn: npt.ArrayLike) -> FloatArray:
         v = np.asarray(nn, dtype=np.float64)
         if v.size != points.shape[0]:
-            raise FotrainError(f"nn must hold one value per point ({points.shape[0]}), "
-                               f"got shape {v.shape}")
+            raise FotrainError(
+                f"nn must hold one value per point ({points.shape[0]}), got shape {v.shape}"
+            )
         return v.reshape(points.shape[0])
 
-    def _estimates(self, points: npt.ArrayLike, value: npt.ArrayLike, grad: npt.ArrayLike,
-                   laplacian: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _estimates(
+        self,
+        points: npt.ArrayLike,
+        value: npt.ArrayLike,
+        grad: npt.ArrayLike,
+        laplacian: npt.ArrayLike,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         x = self._points(points)
         n = x.shape[0]
         v = np.asarray(value, dtype=np.float64)
         g = np.asarray(grad, dtype=np.float64)
         lap = np.asarray(laplacian, dtype=np.float64)
         if v.shape != (n,) or g.shape != (n, self.dim) or lap.shape != (n,):
-            raise FotrainError(f"value/grad/laplacian must have shapes ({n},)/({n}, {self.dim})/"
-                               f"({n},), got {v.shape}/{g.shape}/{lap.shape}")
+            raise FotrainError(
+                f"value/grad/laplacian must have shapes ({n},)/({n}, {self.dim})/"
+                f"({n},), got {v.shape}/{g.shape}/{lap.shape}"
+            )
         return v, g, lap
 
 
@@ -213,26 +221,32 @@ class HJB(Problem):
     def ansatz(self, points: npt.ArrayLike, nn: npt.ArrayLike) -> FloatArray:
         """Return ``sum(x) + (1 - t) * nn`` (equals ``sum(x)`` at ``t = 1``)."""
         x = self._points(points)
-        return x[:, :self.d].sum(axis=1) + (1.0 - x[:, self.d]) * self._nn(x, nn)
+        return x[:, : self.d].sum(axis=1) + (1.0 - x[:, self.d]) * self._nn(x, nn)
 
-    def residual(self, points: npt.ArrayLike, value: npt.ArrayLike, grad: npt.ArrayLike,
-                 laplacian: npt.ArrayLike) -> FloatArray:
+    def residual(
+        self,
+        points: npt.ArrayLike,
+        value: npt.ArrayLike,
+        grad: npt.ArrayLike,
+        laplacian: npt.ArrayLike,
+    ) -> FloatArray:
         """Return ``u_t + laplacian - mu * |grad_x u|^2 + 2`` per point."""
         _, g, lap = self._estimates(points, value, grad, laplacian)
-        gx = g[:, :self.d]
+        gx = g[:, : self.d]
         return g[:, self.d] + lap - self.mu * np.einsum("ij,ij->i", gx, gx) + 2.0
 
     def exact(self, points: npt.ArrayLike) -> FloatArray:
         """Return ``sum(x) + lam (1 - t)``, ``lam = 2 - mu d`` (``sum(x) + 1 - t`` by default)."""
         x = self._points(points)
-        return x[:, :self.d].sum(axis=1) + self.offset * (1.0 - x[:, self.d])
+        return x[:, : self.d].sum(axis=1) + self.offset * (1.0 - x[:, self.d])
 
     def exact_smoothed(self, points: npt.ArrayLike, sigma: float) -> FloatArray:
         """Return ``u_sigma``, equal to ``u`` (affine functions are unchanged by smoothing)."""
         return self.exact(points)
 
-    def exact_smoothed_derivatives(self, points: npt.ArrayLike, sigma: float
-                                   ) -> tuple[FloatArray, FloatArray]:
+    def exact_smoothed_derivatives(
+        self, points: npt.ArrayLike, sigma: float
+    ) -> tuple[FloatArray, FloatArray]:
         """Return ``(grad, laplacian)`` of ``u_sigma``: ``grad = (1, .., 1, -lam)``, Laplacian 0."""
         x = self._points(points)
         g = np.ones_like(x)
@@ -271,15 +285,20 @@ class Heat(Problem):
     def initial(self, points: npt.ArrayLike) -> FloatArray:
         """Return ``g(x) = prod_i cos(a x_i)`` (ignores ``t``)."""
         x = self._points(points)
-        return np.prod(np.cos(self.a * x[:, :self.d]), axis=1)
+        return np.prod(np.cos(self.a * x[:, : self.d]), axis=1)
 
     def ansatz(self, points: npt.ArrayLike, nn: npt.ArrayLike) -> FloatArray:
         """Return ``g(x) + t * nn`` (equals ``g(x)`` at ``t = 0``)."""
         x = self._points(points)
         return self.initial(x) + x[:, self.d] * self._nn(x, nn)
 
-    def residual(self, points: npt.ArrayLike, value: npt.ArrayLike, grad: npt.ArrayLike,
-                 laplacian: npt.ArrayLike) -> FloatArray:
+    def residual(
+        self,
+        points: npt.ArrayLike,
+        value: npt.ArrayLike,
+        grad: npt.ArrayLike,
+        laplacian: npt.ArrayLike,
+    ) -> FloatArray:
         """Return ``u_t - k * laplacian`` per point."""
         _, g, lap = self._estimates(points, value, grad, laplacian)
         return g[:, self.d] - self.k * lap
@@ -301,14 +320,15 @@ class Heat(Problem):
         """Return ``u_sigma = smoothing_factor(sigma) * u``."""
         return self.smoothing_factor(sigma) * self.exact(points)
 
-    def exact_smoothed_derivatives(self, points: npt.ArrayLike, sigma: float
-                                   ) -> tuple[FloatArray, FloatArray]:
+    def exact_smoothed_derivatives(
+        self, points: npt.ArrayLike, sigma: float
+    ) -> tuple[FloatArray, FloatArray]:
         """Return ``(grad, laplacian)`` of ``u_sigma``: ``d_i u = -a tan(a x_i) u``,
         ``u_t = -c u``, ``Lap_x u = -d a^2 u``, all times :meth:`smoothing_factor`."""
         x = self._points(points)
         us = self.exact_smoothed(x, sigma)
         g = np.empty_like(x)
-        g[:, :self.d] = -self.a * np.tan(self.a * x[:, :self.d]) * us[:, None]
+        g[:, : self.d] = -self.a * np.tan(self.a * x[:, : self.d]) * us[:, None]
         g[:, self.d] = -self.rate * us
         return g, -self.d * self.a**2 * us
 
@@ -318,8 +338,9 @@ class Heat(Problem):
         ct = self.rate * x[:, self.d]
         small = np.abs(ct) < 1e-6
         t_safe = np.where(small, 1.0, x[:, self.d])
-        ratio = np.where(small, -self.rate * (1.0 - ct / 2.0 + ct * ct / 6.0),
-                         np.expm1(-ct) / t_safe)
+        ratio = np.where(
+            small, -self.rate * (1.0 - ct / 2.0 + ct * ct / 6.0), np.expm1(-ct) / t_safe
+        )
         return self.initial(x) * ratio
 
 
@@ -335,4 +356,3 @@ def get_problem(name: str, **params: float) -> Problem:
         return PROBLEMS[name](**params)
     except TypeError as exc:
         raise FotrainError(f"problem {name!r}: bad parameters {sorted(params)}: {exc}") from None
-

@@ -100,8 +100,9 @@ def gauss_hermite_1d(n: int) -> tuple[FloatArray, FloatArray]:
 def _excess_vectors(d: int, budget: int) -> Iterator[list[tuple[int, int]]]:
     """Yield each sparse ``e = l - 1 >= 0``, ``|e|_1 <= budget``, as ``[(axis, e_axis), ...]``."""
 
-    def rec(start: int, remaining: int, current: list[tuple[int, int]]
-            ) -> Iterator[list[tuple[int, int]]]:
+    def rec(
+        start: int, remaining: int, current: list[tuple[int, int]]
+    ) -> Iterator[list[tuple[int, int]]]:
         yield current
         for axis in range(start, d):
             for v in range(1, remaining + 1):
@@ -166,8 +167,9 @@ def smolyak_size(d: int, level: int) -> int:
     return int(smolyak_gauss_hermite(d, level)[1].size)
 
 
-def fold_symmetric(nodes: npt.ArrayLike, weights: npt.ArrayLike, *,
-                   rtol: float = 1e-12) -> SymmetricGrid:
+def fold_symmetric(
+    nodes: npt.ArrayLike, weights: npt.ArrayLike, *, rtol: float = 1e-12
+) -> SymmetricGrid:
     """Split a symmetric rule into its centre weight and one representative of each ``+-z`` pair.
 
     ``sum_k w_k g(z_k) == centre_weight * g(0) + sum_p w_p * (g(z_p) + g(-z_p))``. The
@@ -195,11 +197,14 @@ def fold_symmetric(nodes: npt.ArrayLike, weights: npt.ArrayLike, *,
     mates_a = np.asarray(mates, dtype=np.int64)
     scale = np.abs(w).max() if w.size else 1.0
     bad: npt.NDArray[np.intp] | list[int] = (
-        np.flatnonzero(np.abs(w[reps] - w[mates_a]) > rtol * scale) if reps.size else [])
+        np.flatnonzero(np.abs(w[reps] - w[mates_a]) > rtol * scale) if reps.size else []
+    )
     if len(bad):
         i = reps[bad[0]]
-        raise FotrainError(f"weights: rule is not symmetric at node {i} "
-                           f"(w = {w[i]!r}, w(-z) = {w[mates_a[bad[0]]]!r})")
+        raise FotrainError(
+            f"weights: rule is not symmetric at node {i} "
+            f"(w = {w[i]!r}, w(-z) = {w[mates_a[bad[0]]]!r})"
+        )
     if 2 * reps.size + int(is_centre.sum()) != z.shape[0] or is_centre.sum() > 1:
         raise FotrainError(f"nodes: {z.shape[0]} nodes do not split into a centre and +-z pairs")
     centre = float(w[is_centre].sum())

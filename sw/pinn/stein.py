@@ -100,29 +100,39 @@ def _axes(laplacian_axes: Sequence[int] | None, d: int) -> npt.NDArray[np.intp]:
         return np.arange(d)
     ax = np.asarray(list(laplacian_axes), dtype=np.intp)
     if ax.size and (ax.min() < 0 or ax.max() >= d or np.unique(ax).size != ax.size):
-        raise FotrainError(f"laplacian_axes must be distinct indices in [0, {d}), "
-                           f"got {list(laplacian_axes)}")
+        raise FotrainError(
+            f"laplacian_axes must be distinct indices in [0, {d}), got {list(laplacian_axes)}"
+        )
     return ax
 
 
 def _evaluate(f: Fn, pts: FloatArray, shape: tuple[int, int]) -> FloatArray:
     out = np.asarray(f(pts), dtype=np.float64)
     if out.shape not in ((pts.shape[0],), (pts.shape[0], 1)):
-        raise FotrainError(f"f must map ({pts.shape[0]}, d) points to ({pts.shape[0]},) values, "
-                           f"returned shape {out.shape}")
+        raise FotrainError(
+            f"f must map ({pts.shape[0]}, d) points to ({pts.shape[0]},) values, "
+            f"returned shape {out.shape}"
+        )
     return out.reshape(shape)
 
 
-def _quantize_diffs(diff: FloatArray, fmt: QFormat | None,
-                    stats: OverflowStats | None) -> FloatArray:
+def _quantize_diffs(
+    diff: FloatArray, fmt: QFormat | None, stats: OverflowStats | None
+) -> FloatArray:
     if fmt is None:
         return diff
     return fmt.to_float(fmt.quantize(diff, stats=stats, site="stein.diff"))
 
 
-def _pair_estimate(f0: FloatArray, dp: FloatArray, dm: FloatArray, z: FloatArray,
-                   w: FloatArray, sigma: float, axes: npt.NDArray[np.intp]
-                   ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+def _pair_estimate(
+    f0: FloatArray,
+    dp: FloatArray,
+    dm: FloatArray,
+    z: FloatArray,
+    w: FloatArray,
+    sigma: float,
+    axes: npt.NDArray[np.intp],
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Accumulate pair differences; ``z`` is ``(M, d)`` (shared) or ``(P, M, d)`` (per point)."""
     odd = (dp - dm) * w  # (P, M)
     even = (dp + dm) * w
@@ -136,10 +146,16 @@ def _pair_estimate(f0: FloatArray, dp: FloatArray, dm: FloatArray, z: FloatArray
     return value, grad, hess, hess[:, axes].sum(axis=1)
 
 
-def symmetric_stein(f: Fn, x: npt.ArrayLike, *, sigma: float, grid: SymmetricGrid,
-                    laplacian_axes: Sequence[int] | None = None,
-                    diff_format: QFormat | None = None,
-                    stats: OverflowStats | None = None) -> SteinEstimate:
+def symmetric_stein(
+    f: Fn,
+    x: npt.ArrayLike,
+    *,
+    sigma: float,
+    grid: SymmetricGrid,
+    laplacian_axes: Sequence[int] | None = None,
+    diff_format: QFormat | None = None,
+    stats: OverflowStats | None = None,
+) -> SteinEstimate:
     """Estimate value, gradient and diagonal Hessian of ``u_sigma`` with a folded symmetric rule.
 
     ``grid`` is a :class:`.sparse_grid.SymmetricGrid` (from :func:`.sparse_grid.fold_symmetric`)
@@ -166,10 +182,16 @@ def symmetric_stein(f: Fn, x: npt.ArrayLike, *, sigma: float, grid: SymmetricGri
     return SteinEstimate(value, grad, lap, hess, p * per, per)
 
 
-def sparse_grid_stein(f: Fn, x: npt.ArrayLike, *, sigma: float, level: int = 3,
-                      laplacian_axes: Sequence[int] | None = None,
-                      diff_format: QFormat | None = None,
-                      stats: OverflowStats | None = None) -> SteinEstimate:
+def sparse_grid_stein(
+    f: Fn,
+    x: npt.ArrayLike,
+    *,
+    sigma: float,
+    level: int = 3,
+    laplacian_axes: Sequence[int] | None = None,
+    diff_format: QFormat | None = None,
+    stats: OverflowStats | None = None,
+) -> SteinEstimate:
     """Estimate ``u_sigma`` and its derivatives at ``x (P, d)`` with the Smolyak rule.
 
     Uses :func:`.sparse_grid.smolyak_gauss_hermite` ``(d, level)`` folded into ``+-z`` pairs
@@ -178,14 +200,28 @@ def sparse_grid_stein(f: Fn, x: npt.ArrayLike, *, sigma: float, level: int = 3,
     even level). ``value`` is ``sum_k w_k f(x + sigma z_k)``.
     """
     xa = _check_points(x)
-    return symmetric_stein(f, xa, sigma=sigma, grid=symmetric_smolyak(xa.shape[1], level),
-                           laplacian_axes=laplacian_axes, diff_format=diff_format, stats=stats)
+    return symmetric_stein(
+        f,
+        xa,
+        sigma=sigma,
+        grid=symmetric_smolyak(xa.shape[1], level),
+        laplacian_axes=laplacian_axes,
+        diff_format=diff_format,
+        stats=stats,
+    )
 
 
-def mc_stein(f: Fn, x: npt.ArrayLike, *, sigma: float, n_samples: int, rng: np.random.Generator,
-             laplacian_axes: Sequence[int] | None = None,
-             diff_format: QFormat | None = None,
-             stats: OverflowStats | None = None) -> SteinEstimate:
+def mc_stein(
+    f: Fn,
+    x: npt.ArrayLike,
+    *,
+    sigma: float,
+    n_samples: int,
+    rng: np.random.Generator,
+    laplacian_axes: Sequence[int] | None = None,
+    diff_format: QFormat | None = None,
+    stats: OverflowStats | None = None,
+) -> SteinEstimate:
     """Monte-Carlo antithetic Stein estimate with ``n_samples`` independent draws per point.
 
     ``z_{p,s} ~ N(0, I_d)`` drawn from ``rng`` (shape ``(P, n_samples, d)``), weights
@@ -204,8 +240,9 @@ def mc_stein(f: Fn, x: npt.ArrayLike, *, sigma: float, n_samples: int, rng: np.r
     n = int(n_samples)
     axes = _axes(laplacian_axes, d)
     z = rng.standard_normal((p, n, d))
-    pts = np.concatenate([xa[:, None, :], xa[:, None, :] + sigma * z, xa[:, None, :] - sigma * z],
-                         axis=1).reshape(-1, d)
+    pts = np.concatenate(
+        [xa[:, None, :], xa[:, None, :] + sigma * z, xa[:, None, :] - sigma * z], axis=1
+    ).reshape(-1, d)
     vals = _evaluate(f, pts, (p, 1 + 2 * n))
     f0 = vals[:, 0]
     diffs = _quantize_diffs(vals[:, 1:] - f0[:, None], diff_format, stats)
@@ -215,10 +252,15 @@ def mc_stein(f: Fn, x: npt.ArrayLike, *, sigma: float, n_samples: int, rng: np.r
     return SteinEstimate(value, grad, lap, hess, p * per, per)
 
 
-def finite_differences(f: Fn, x: npt.ArrayLike, *, h: float,
-                       laplacian_axes: Sequence[int] | None = None,
-                       diff_format: QFormat | None = None,
-                       stats: OverflowStats | None = None) -> SteinEstimate:
+def finite_differences(
+    f: Fn,
+    x: npt.ArrayLike,
+    *,
+    h: float,
+    laplacian_axes: Sequence[int] | None = None,
+    diff_format: QFormat | None = None,
+    stats: OverflowStats | None = None,
+) -> SteinEstimate:
     """Central finite differences of ``f`` itself (no smoothing): ``2d + 1`` evaluations per point.
 
     ``g_i = (f(x + h e_i) - f(x - h e_i)) / (2h)``, ``h_i = (f(x + h e_i) + f(x - h e_i) - 2 f(x))

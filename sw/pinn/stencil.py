@@ -52,8 +52,9 @@ class Stencil(NamedTuple):
 def _axes(laplacian_axes: Sequence[int], dim: int) -> npt.NDArray[np.intp]:
     ax = np.asarray(list(laplacian_axes), dtype=np.intp)
     if ax.size and (ax.min() < 0 or ax.max() >= dim or np.unique(ax).size != ax.size):
-        raise FotrainError(f"laplacian_axes must be distinct indices in [0, {dim}), "
-                           f"got {list(laplacian_axes)}")
+        raise FotrainError(
+            f"laplacian_axes must be distinct indices in [0, {dim}), got {list(laplacian_axes)}"
+        )
     return ax
 
 
@@ -88,8 +89,9 @@ def grid_stencil(dim: int, sigma: float, level: int, laplacian_axes: Sequence[in
     return Stencil(offsets, a_value, a_grad, np.concatenate([lap, lap]), "sparse_grid")
 
 
-def make_stencil(kind: str, dim: int, sigma: float, level: int,
-                 laplacian_axes: Sequence[int]) -> Stencil:
+def make_stencil(
+    kind: str, dim: int, sigma: float, level: int, laplacian_axes: Sequence[int]
+) -> Stencil:
     """``fd`` -> :func:`fd_stencil` (``h = sigma``), ``sparse_grid`` -> :func:`grid_stencil`."""
     if kind == "fd":
         return fd_stencil(dim, sigma, laplacian_axes)

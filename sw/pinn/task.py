@@ -38,12 +38,15 @@ def problem_for(cfg: Config) -> Problem:
     """The PDE of ``cfg.train.task``; checks the network maps ``dim`` inputs to one output."""
     task = cfg.train.task
     if task not in TASK_PROBLEMS:
-        raise ConfigError(f"train.task: {task!r} is not a PDE task "
-                          f"(one of {', '.join(TASK_PROBLEMS)})")
+        raise ConfigError(
+            f"train.task: {task!r} is not a PDE task (one of {', '.join(TASK_PROBLEMS)})"
+        )
     problem = get_problem(TASK_PROBLEMS[task])
     if cfg.in_features != problem.dim or cfg.out_features != 1:
-        raise ConfigError(f"layers: task {task} needs {problem.dim} inputs and 1 output, the "
-                          f"network has {cfg.in_features} -> {cfg.out_features}")
+        raise ConfigError(
+            f"layers: task {task} needs {problem.dim} inputs and 1 output, the "
+            f"network has {cfg.in_features} -> {cfg.out_features}"
+        )
     return problem
 
 
@@ -62,8 +65,9 @@ class PDETask:
         """``pinn.steps_per_epoch`` (points are drawn afresh every step)."""
         return self.pinn.steps_per_epoch
 
-    def batches(self, epoch: int, batch_size: int, seed: int
-                ) -> Iterator[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]:
+    def batches(
+        self, epoch: int, batch_size: int, seed: int
+    ) -> Iterator[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]:
         """``(points (batch_size + nb, dim), zeros)`` per step, fixed by ``(seed, epoch, step)``:
         ``batch_size`` interior points, then ``nb = pinn.boundary_points`` points on the lateral
         faces from a separate stream (so the interior points do not depend on ``nb``)."""
@@ -78,13 +82,19 @@ class PDETask:
 
     def predict(self, method: Method, batch: int) -> npt.NDArray[np.float64]:
         """``u_pred`` on the test points, ``batch`` points per call."""
-        return np.concatenate([np.asarray(method.predict(self.x_test[s:s + batch]),
-                                          np.float64).reshape(-1)
-                               for s in range(0, len(self.x_test), batch)])
+        return np.concatenate(
+            [
+                np.asarray(method.predict(self.x_test[s : s + batch]), np.float64).reshape(-1)
+                for s in range(0, len(self.x_test), batch)
+            ]
+        )
 
     def evaluate(self, method: Method, batch: int) -> dict[str, float]:
         """``rel_l2`` (headline, minimised), ``max_abs_err``, ``rmse`` on the test set."""
         u = self.predict(method, batch)
         err = u - self.u_test
-        return {"rel_l2": rel_l2(u, self.u_test), "max_abs_err": float(np.abs(err).max()),
-                "rmse": float(np.sqrt(np.mean(err**2)))}
+        return {
+            "rel_l2": rel_l2(u, self.u_test),
+            "max_abs_err": float(np.abs(err).max()),
+            "rmse": float(np.sqrt(np.mean(err**2))),
+        }

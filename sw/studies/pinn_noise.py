@@ -52,13 +52,21 @@ def estimate_noise(cfg: Config, *, points: int = 256, seed: int = 0) -> dict[str
     nn_err = _rms(nn_fixed - nn_float)
     lap_err = _rms(est_q[2] - est_f[2])
     return {
-        "formats": {"weight": str(cfg.formats.weight), "act": str(act),
-                    "acc": str(cfg.formats.acc)},
-        "act_lsb": act.lsb, "derivatives": method.stencil.kind,
-        "sigma": method.pinn.sigma or method.problem.default_sigma, "points": points,
-        "nn_err": nn_err, "value_err": _rms(est_q[0] - est_f[0]),
+        "formats": {
+            "weight": str(cfg.formats.weight),
+            "act": str(act),
+            "acc": str(cfg.formats.acc),
+        },
+        "act_lsb": act.lsb,
+        "derivatives": method.stencil.kind,
+        "sigma": method.pinn.sigma or method.problem.default_sigma,
+        "points": points,
+        "nn_err": nn_err,
+        "value_err": _rms(est_q[0] - est_f[0]),
         "grad_err": _rms(np.linalg.norm(est_q[1] - est_f[1], axis=-1)),
-        "lap_err": lap_err, "lap_float": _rms(est_f[2]),
-        "residual_float": _rms(r_f), "residual_err": _rms(r_q - r_f),
+        "lap_err": lap_err,
+        "lap_float": _rms(est_f[2]),
+        "residual_float": _rms(r_f),
+        "residual_err": _rms(r_q - r_f),
         "lap_gain": lap_err / nn_err if nn_err > 0 else float("nan"),
     }

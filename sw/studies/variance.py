@@ -20,8 +20,16 @@ from ..model import init_params, network_forward
 __all__ = ["rge_quality"]
 
 
-def rge_quality(cfg: Config, x: np.ndarray, y: np.ndarray, *, queries: int, repeats: int,
-                mu: float, rng: np.random.Generator) -> dict[str, Any]:
+def rge_quality(
+    cfg: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    queries: int,
+    repeats: int,
+    mu: float,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
     """Cosine and normalised error of all-at-once antithetic RGE for ``cfg``'s network."""
     p = init_params(cfg, rng=rng)
     _, g = network_grad(cfg, p, x, y)
@@ -38,15 +46,23 @@ def rge_quality(cfg: Config, x: np.ndarray, y: np.ndarray, *, queries: int, repe
                 moved, off = {}, 0
                 for n in names:
                     size = p[n].size
-                    moved[n] = p[n] + s * u[off:off + size].reshape(p[n].shape)
+                    moved[n] = p[n] + s * u[off : off + size].reshape(p[n].shape)
                     off += size
-                losses.append(float(loss_per_query(cfg.train.loss, network_forward(cfg, moved, x),
-                                                   y)))
+                losses.append(
+                    float(loss_per_query(cfg.train.loss, network_forward(cfg, moved, x), y))
+                )
             est += (losses[0] - losses[1]) / (2 * mu) * u
         est /= queries
         cos.append(float(est @ gvec / np.linalg.norm(est) / np.linalg.norm(gvec)))
         err.append(float(np.sum((est - gvec) ** 2) / np.sum(gvec**2)))
-    return {"name": cfg.name, "d": d, "queries": queries, "repeats": repeats,
-            "cos_mean": float(np.mean(cos)), "cos_std": float(np.std(cos)),
-            "err_mean": float(np.mean(err)), "err_theory": (d - 1) / queries,
-            "cos_theory": float(np.sqrt(queries / (queries + d - 1)))}
+    return {
+        "name": cfg.name,
+        "d": d,
+        "queries": queries,
+        "repeats": repeats,
+        "cos_mean": float(np.mean(cos)),
+        "cos_std": float(np.std(cos)),
+        "err_mean": float(np.mean(err)),
+        "err_theory": (d - 1) / queries,
+        "cos_theory": float(np.sqrt(queries / (queries + d - 1))),
+    }

@@ -31,20 +31,29 @@ class DataError(FotrainError):
 
 #: name -> (subdirectory, mirror base URLs, {file: md5})
 DATASETS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
-    "mnist": ("mnist", ("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                        "https://storage.googleapis.com/cvdf-datasets/mnist/"), {
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-    }),
-    "fmnist": ("fashion-mnist",
-               ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",), {
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-    }),
+    "mnist": (
+        "mnist",
+        (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        {
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+    ),
+    "fmnist": (
+        "fashion-mnist",
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        {
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+    ),
 }
 
 
@@ -80,12 +89,16 @@ def _md5(path: Path) -> str:
 
 def _read_idx(path: Path, magic: int, expected_md5: str) -> np.ndarray:
     if not path.is_file():
-        raise DataError(f"{path}: missing (run `fotrain download` on a networked machine, "
-                        "or set --data-dir / FOTRAIN_DATA)")
+        raise DataError(
+            f"{path}: missing (run `fotrain download` on a networked machine, "
+            "or set --data-dir / FOTRAIN_DATA)"
+        )
     digest = _md5(path)
     if digest != expected_md5:
-        raise DataError(f"{path}: MD5 {digest} != expected {expected_md5} (corrupt or truncated "
-                        "file; delete it and download again)")
+        raise DataError(
+            f"{path}: MD5 {digest} != expected {expected_md5} (corrupt or truncated "
+            "file; delete it and download again)"
+        )
     try:
         with gzip.open(path, "rb") as f:
             data = f.read()
@@ -94,11 +107,12 @@ def _read_idx(path: Path, magic: int, expected_md5: str) -> np.ndarray:
     if len(data) < 8 or int.from_bytes(data[:4], "big") != magic:
         raise DataError(f"{path}: bad IDX header (expected magic {magic})")
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim
     if len(data) - offset != int(np.prod(shape)):
-        raise DataError(f"{path}: {len(data) - offset} data bytes, header promises "
-                        f"{int(np.prod(shape))}")
+        raise DataError(
+            f"{path}: {len(data) - offset} data bytes, header promises {int(np.prod(shape))}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
 
 

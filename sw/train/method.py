@@ -35,8 +35,15 @@ class Method(Protocol):
         """Restore :meth:`state`; raise ``FotrainError`` naming the first mismatching array."""
         ...
 
-    def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
-                   epoch: int, lr: float) -> dict[str, float]:
+    def train_step(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        *,
+        step: int,
+        epoch: int,
+        lr: float,
+    ) -> dict[str, float]:
         """One update on a mini-batch; returns metrics, at least ``loss``."""
         ...
 

@@ -17,8 +17,9 @@ from .optim import Optimizer
 __all__ = ["Counted", "NetworkMethod", "method_state", "restore_arrays"]
 
 
-def restore_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
-                   prefix: str) -> None:
+def restore_arrays(
+    target: dict[str, np.ndarray], arrays: dict[str, np.ndarray], prefix: str
+) -> None:
     """Copy ``arrays[prefix + name]`` into each ``target[name]`` (same shape and dtype)."""
     for name, dst in target.items():
         key = prefix + name
@@ -26,13 +27,16 @@ def restore_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
             raise FotrainError(f"checkpoint: array {key!r} missing")
         src = arrays[key]
         if src.shape != dst.shape or src.dtype != dst.dtype:
-            raise FotrainError(f"checkpoint: array {key!r} is {src.dtype}{list(src.shape)}, "
-                               f"expected {dst.dtype}{list(dst.shape)}")
+            raise FotrainError(
+                f"checkpoint: array {key!r} is {src.dtype}{list(src.shape)}, "
+                f"expected {dst.dtype}{list(dst.shape)}"
+            )
         dst[...] = src
 
 
-def method_state(params: dict[str, np.ndarray], prefix: str, forward: int, *,
-                 opt: Any = None, stats: Any = None) -> dict[str, np.ndarray]:
+def method_state(
+    params: dict[str, np.ndarray], prefix: str, forward: int, *, opt: Any = None, stats: Any = None
+) -> dict[str, np.ndarray]:
     """Checkpoint arrays of a method: ``prefix + name`` per parameter, the optimiser's slots,
     ``forward_passes`` and the overflow counters (so a resumed run reports every event)."""
     out = {f"{prefix}{k}": v for k, v in params.items()}

@@ -26,12 +26,15 @@ class Optimizer:
         self.kind = train.optimizer
         self.t = train
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
-        self.v = ({k: np.zeros_like(v) for k, v in params.items()}
-                  if self.kind == "adam" else {})
+        self.v = {k: np.zeros_like(v) for k, v in params.items()} if self.kind == "adam" else {}
         self.count = 0
 
-    def step(self, params: dict[str, npt.NDArray[np.float64]],
-             grads: dict[str, npt.NDArray[np.float64]], lr: float) -> None:
+    def step(
+        self,
+        params: dict[str, npt.NDArray[np.float64]],
+        grads: dict[str, npt.NDArray[np.float64]],
+        lr: float,
+    ) -> None:
         """Update ``params`` in place from ``grads`` (names missing from ``grads`` are kept)."""
         t = self.t
         self.count += 1

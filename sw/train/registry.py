@@ -36,13 +36,13 @@ def make_method(cfg: Config, *, seed: int, workers: int = 1) -> Method:
         if numerics == "fixed":
             return ZOFixedMethod(cfg, seed=seed)
         return ZOMethod(cfg, seed=seed)
-    if m in ("tpsgd", "drtp", "dfa", "sdfa", "shallow") or (
-            m == "bp" and cfg.local.arch != "none"):
+    if m in ("tpsgd", "drtp", "dfa", "sdfa", "shallow") or (m == "bp" and cfg.local.arch != "none"):
         return LocalMethod(cfg, seed=seed)
     if m == "bp":
         if numerics == "fixed":
-            raise ConfigError("train.numerics: 'fixed' is not available for method 'bp' "
-                              "(the backprop reference runs in float)")
+            raise ConfigError(
+                "train.numerics: 'fixed' is not available for method 'bp' "
+                "(the backprop reference runs in float)"
+            )
         return BPMethod(cfg, seed=seed)
-    raise ConfigError(f"train.method: {m!r} has no implementation for task "
-                      f"{cfg.train.task!r}")
+    raise ConfigError(f"train.method: {m!r} has no implementation for task {cfg.train.task!r}")

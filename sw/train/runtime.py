@@ -71,8 +71,9 @@ def _limit_at(node: Path, v2: bool) -> float | None:
     return _cpus(_read(node / "cpu.cfs_quota_us"), _read(node / "cpu.cfs_period_us"))
 
 
-def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup"),
-                     proc_cgroup: Path = Path("/proc/self/cgroup")) -> float | None:
+def cgroup_cpu_quota(
+    root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> float | None:
     """The CPU quota of this process's cgroup in CPUs (e.g. 1.5); ``None`` if none is set.
 
     Finds the process's cgroup in ``proc_cgroup`` and takes the smallest quota from it up to the
@@ -86,8 +87,11 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup"),
         v2 = hier == "0" and not controllers
         if not v2 and "cpu" not in controllers.split(","):
             continue
-        base = root if v2 else next((root / n for n in (controllers, "cpu")
-                                     if (root / n).is_dir()), root / "cpu")
+        base = (
+            root
+            if v2
+            else next((root / n for n in (controllers, "cpu") if (root / n).is_dir()), root / "cpu")
+        )
         node = base.joinpath(*Path(rel).parts[1:]) if rel.startswith("/") else base
         for level in [node, *node.parents]:
             if level != base and base not in level.parents:

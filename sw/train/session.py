@@ -21,25 +21,41 @@ def build_task(cfg: Config, data_dir: str | Path | None = None) -> Task:
         if cfg.local.arch in ("cnn", "rnn"):  # layers are only the head after the front end
             n_in = network_in_features(cfg)
         if n_in != 784 or cfg.out_features != 10:
-            raise FotrainError(f"layers: task {t.task} needs 784 inputs and 10 outputs, the "
-                               f"network has {n_in} -> {cfg.out_features}")
+            raise FotrainError(
+                f"layers: task {t.task} needs 784 inputs and 10 outputs, the "
+                f"network has {n_in} -> {cfg.out_features}"
+            )
         if t.augment_shift > 13:
-            raise FotrainError(f"train.augment_shift: {t.augment_shift} moves a 28 x 28 image "
-                               "out of its frame; use 0..13")
+            raise FotrainError(
+                f"train.augment_shift: {t.augment_shift} moves a 28 x 28 image "
+                "out of its frame; use 0..13"
+            )
         if t.augment_shift and cfg.local.arch == "cnn" and cfg.local.in_channels != 1:
-            raise FotrainError("train.augment_shift: shifts one-channel 28 x 28 images; "
-                               f"local.in_channels is {cfg.local.in_channels}")
-        return ClassificationTask.load(t.task, data_dir, t.train_limit, t.test_limit,
-                                       augment_shift=t.augment_shift)
+            raise FotrainError(
+                "train.augment_shift: shifts one-channel 28 x 28 images; "
+                f"local.in_channels is {cfg.local.in_channels}"
+            )
+        return ClassificationTask.load(
+            t.task, data_dir, t.train_limit, t.test_limit, augment_shift=t.augment_shift
+        )
     if t.augment_shift:
-        raise FotrainError(f"train.augment_shift: {t.augment_shift} applies to image tasks; "
-                           f"task {t.task!r} samples collocation points")
+        raise FotrainError(
+            f"train.augment_shift: {t.augment_shift} applies to image tasks; "
+            f"task {t.task!r} samples collocation points"
+        )
     return PDETask(cfg)
 
 
-def run_training(cfg: Config, out: str | Path, *, resume: bool = False,
-                 data_dir: str | Path | None = None, progress: bool = True,
-                 log=None, workers: int = 1) -> dict[str, Any]:
+def run_training(
+    cfg: Config,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+    log=None,
+    workers: int = 1,
+) -> dict[str, Any]:
     """Train ``cfg`` into ``out`` (or continue the run there); return ``summary.json``'s dict.
 
     ``workers`` processes share the method's forwards where it supports that (fixed-point
@@ -48,13 +64,21 @@ def run_training(cfg: Config, out: str | Path, *, resume: bool = False,
     if resume:
         saved = out / "config.toml"
         if not saved.is_file():
-            raise FotrainError(f"--resume: {out} holds no config.toml (not a fotrain run "
-                               "directory)")
+            raise FotrainError(
+                f"--resume: {out} holds no config.toml (not a fotrain run directory)"
+            )
         base = load_config(saved)
         # only the length of the run may change on resume
-        cfg = base.replace(train=base.train.__class__(**{
-            **base.train.to_dict(), "epochs": cfg.train.epochs,
-            "max_steps": cfg.train.max_steps, "lr_step_epochs": base.train.lr_step_epochs}))
+        cfg = base.replace(
+            train=base.train.__class__(
+                **{
+                    **base.train.to_dict(),
+                    "epochs": cfg.train.epochs,
+                    "max_steps": cfg.train.max_steps,
+                    "lr_step_epochs": base.train.lr_step_epochs,
+                }
+            )
+        )
     method = make_method(cfg, seed=cfg.train.seed, workers=workers)  # config errors first
     try:
         task = build_task(cfg, data_dir)

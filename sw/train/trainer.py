@@ -66,8 +66,9 @@ class Task(Protocol):
         """Number of training steps in one epoch."""
         ...
 
-    def batches(self, epoch: int, batch_size: int, seed: int
-                ) -> Iterator[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]:
+    def batches(
+        self, epoch: int, batch_size: int, seed: int
+    ) -> Iterator[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]:
         """The epoch's mini-batches, in an order fixed by ``(seed, epoch)``."""
         ...
 
@@ -79,8 +80,9 @@ class Task(Protocol):
 class ClassificationTask:
     """Image classification (MNIST, Fashion-MNIST): pixels scaled to [0, 1], accuracy metric."""
 
-    def __init__(self, name: str, x_train, y_train, x_test, y_test, classes: int = 10,
-                 augment_shift: int = 0):
+    def __init__(
+        self, name: str, x_train, y_train, x_test, y_test, classes: int = 10, augment_shift: int = 0
+    ):
         self.name = name
         self.x_train, self.y_train = x_train, y_train
         self.x_test, self.y_test = x_test, y_test
@@ -88,14 +90,28 @@ class ClassificationTask:
         self.augment_shift = augment_shift
 
     @classmethod
-    def load(cls, name: str, data_dir: str | Path | None = None, train_limit: int = 0,
-             test_limit: int = 0, *, augment_shift: int = 0) -> "ClassificationTask":
+    def load(
+        cls,
+        name: str,
+        data_dir: str | Path | None = None,
+        train_limit: int = 0,
+        test_limit: int = 0,
+        *,
+        augment_shift: int = 0,
+    ) -> "ClassificationTask":
         """Load a dataset by task name (``mnist``, ``fmnist``) through :mod:`.data`."""
         ds = load(name, data_dir)
         ntr = train_limit or len(ds.y_train)
         nte = test_limit or len(ds.y_test)
-        return cls(name, ds.x_train[:ntr], ds.y_train[:ntr], ds.x_test[:nte], ds.y_test[:nte],
-                   ds.classes, augment_shift)
+        return cls(
+            name,
+            ds.x_train[:ntr],
+            ds.y_train[:ntr],
+            ds.x_test[:nte],
+            ds.y_test[:nte],
+            ds.classes,
+            augment_shift,
+        )
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Full batches per epoch (the last partial batch is dropped)."""
@@ -106,19 +122,22 @@ class ClassificationTask:
         offsets of ``augment_shift`` only on ``(seed, epoch, batch)``."""
         order = np.random.default_rng([seed, epoch, 0x5EED]).permutation(len(self.y_train))
         for s in range(self.steps_per_epoch(batch_size)):
-            idx = order[s * batch_size:(s + 1) * batch_size]
+            idx = order[s * batch_size : (s + 1) * batch_size]
             x = self.x_train[idx]
             if self.augment_shift:
-                x = shift_images(x, self.augment_shift,
-                                 np.random.default_rng([seed, epoch, s, 0xA06]))
+                x = shift_images(
+                    x, self.augment_shift, np.random.default_rng([seed, epoch, s, 0xA06])
+                )
             yield x.astype(np.float64) / 255.0, self.y_train[idx]
 
     def evaluate(self, method: Method, batch: int) -> dict[str, float]:
         """Test accuracy (percent) over the whole test split."""
         correct = 0
         for s in range(0, len(self.y_test), batch):
-            x = self.x_test[s:s + batch].astype(np.float64) / 255.0
-            correct += int(np.sum(np.argmax(method.predict(x), axis=1) == self.y_test[s:s + batch]))
+            x = self.x_test[s : s + batch].astype(np.float64) / 255.0
+            correct += int(
+                np.sum(np.argmax(method.predict(x), axis=1) == self.y_test[s : s + batch])
+            )
         return {"test_accuracy": 100.0 * correct / len(self.y_test)}
 
 
@@ -178,30 +197,46 @@ def load_checkpoint(path: Path) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({e})") from None
 
 
-def _check_against(saved: dict[str, np.ndarray], expected: dict[str, np.ndarray], path: Path,
-                   prefix: str) -> None:
+def _check_against(
+    saved: dict[str, np.ndarray], expected: dict[str, np.ndarray], path: Path, prefix: str
+) -> None:
     # overflow counters ("overflow/<site>") appear as sites are first used: not part of the match
-    names = {k[len(prefix):] for k in saved
-             if k.startswith(prefix) and not k.startswith(prefix + "overflow/")}
+    names = {
+        k[len(prefix) :]
+        for k in saved
+        if k.startswith(prefix) and not k.startswith(prefix + "overflow/")
+    }
     expected = {k: v for k, v in expected.items() if not k.startswith("overflow/")}
     if names != set(expected):
         missing = sorted(set(expected) - names)
         extra = sorted(names - set(expected))
-        raise CheckpointError(f"{path}: arrays do not match the config (missing {missing[:3]}, "
-                              f"unexpected {extra[:3]})")
+        raise CheckpointError(
+            f"{path}: arrays do not match the config (missing {missing[:3]}, "
+            f"unexpected {extra[:3]})"
+        )
     for name, ref in expected.items():
         got = saved[prefix + name]
         if got.shape != ref.shape or got.dtype != ref.dtype:
-            raise CheckpointError(f"{path}: array {name!r} is {got.dtype}{list(got.shape)}, "
-                                  f"the config needs {ref.dtype}{list(ref.shape)}")
+            raise CheckpointError(
+                f"{path}: array {name!r} is {got.dtype}{list(got.shape)}, "
+                f"the config needs {ref.dtype}{list(ref.shape)}"
+            )
 
 
 # -- the trainer ---------------------------------------------------------------------------------
 class Trainer:
     """Drive ``method`` on ``task`` under ``cfg.train``; see the module docstring for outputs."""
 
-    def __init__(self, cfg: Config, method: Method, task: Task, out: str | Path, *,
-                 progress: bool = True, log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        method: Method,
+        task: Task,
+        out: str | Path,
+        *,
+        progress: bool = True,
+        log: Callable[[str], None] | None = None,
+    ):
         self.cfg, self.method, self.task = cfg, method, task
         self.out = Path(out)
         self.progress = progress
@@ -219,10 +254,13 @@ class Trainer:
         return self.out / "checkpoint.npz"
 
     def _trainer_state(self) -> dict[str, np.ndarray]:
-        return {"epoch": np.array(self.epoch, np.int64), "step": np.array(self.step, np.int64),
-                "wall": np.array(self.wall, np.float64),
-                "ref_loss": np.array(self.ref_loss, np.float64),
-                "best": np.array(np.nan if self.best is None else self.best, np.float64)}
+        return {
+            "epoch": np.array(self.epoch, np.int64),
+            "step": np.array(self.step, np.int64),
+            "wall": np.array(self.wall, np.float64),
+            "ref_loss": np.array(self.ref_loss, np.float64),
+            "best": np.array(np.nan if self.best is None else self.best, np.float64),
+        }
 
     def save(self) -> None:
         """Atomically write the checkpoint of the current state."""
@@ -251,8 +289,11 @@ class Trainer:
         path = self.out / "metrics.jsonl"
         if not path.is_file():
             return
-        keep = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        keep = [
+            line
+            for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= self.step
+        ]
         path.write_text("".join(line + "\n" for line in keep))
 
     def _metric(self, record: dict[str, Any]) -> None:
@@ -275,8 +316,14 @@ class Trainer:
         total = per_epoch * t.epochs
         if t.max_steps:
             total = min(total, t.max_steps)
-        bar = tqdm(total=total, initial=min(self.step, total), disable=not self.progress,
-                   desc=f"{self.cfg.name}", unit="step", dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=min(self.step, total),
+            disable=not self.progress,
+            desc=f"{self.cfg.name}",
+            unit="step",
+            dynamic_ncols=True,
+        )
         running: list[float] = []
         stopped = self.step >= total
         try:
@@ -297,9 +344,16 @@ class Trainer:
                         avg = float(np.mean(running))
                         running.clear()
                         bar.set_postfix(loss=f"{avg:.4f}", lr=f"{lr:.2g}")
-                        self._metric({"kind": "train", "epoch": self.epoch, "step": self.step,
-                                      "loss": avg, "lr": lr,
-                                      **{k: v for k, v in m.items() if k != "loss"}})
+                        self._metric(
+                            {
+                                "kind": "train",
+                                "epoch": self.epoch,
+                                "step": self.step,
+                                "loss": avg,
+                                "lr": lr,
+                                **{k: v for k, v in m.items() if k != "loss"},
+                            }
+                        )
                     if t.checkpoint_every and self.step % t.checkpoint_every == 0:
                         self.wall += time.perf_counter() - t0
                         t0 = time.perf_counter()
@@ -322,14 +376,18 @@ class Trainer:
     def _guard(self, loss: float) -> None:
         t = self.cfg.train
         if not math.isfinite(loss):
-            raise TrainingDiverged(f"train: loss became {loss} at step {self.step}; stopped "
-                                   f"(last good checkpoint: {self.checkpoint_path})")
+            raise TrainingDiverged(
+                f"train: loss became {loss} at step {self.step}; stopped "
+                f"(last good checkpoint: {self.checkpoint_path})"
+            )
         if math.isnan(self.ref_loss):
             self.ref_loss = loss
         elif loss > t.divergence_factor * self.ref_loss:
-            raise TrainingDiverged(f"train: loss {loss:.4g} at step {self.step} is more than "
-                                   f"{t.divergence_factor:g}x the first loss {self.ref_loss:.4g};"
-                                   f" stopped (last good checkpoint: {self.checkpoint_path})")
+            raise TrainingDiverged(
+                f"train: loss {loss:.4g} at step {self.step} is more than "
+                f"{t.divergence_factor:g}x the first loss {self.ref_loss:.4g};"
+                f" stopped (last good checkpoint: {self.checkpoint_path})"
+            )
 
     def _evaluate(self, lr: float) -> None:
         t0 = time.perf_counter()
@@ -337,24 +395,41 @@ class Trainer:
         self.wall += time.perf_counter() - t0
         self.last_eval = metrics
         head = next(iter(metrics.values()))
-        better = (lambda a, b: a > b) if "accuracy" in next(iter(metrics)) else (
-            lambda a, b: a < b)
+        better = (lambda a, b: a > b) if "accuracy" in next(iter(metrics)) else (lambda a, b: a < b)
         if self.best is None or better(head, self.best):
             self.best = head
-        self.log(f"epoch {self.epoch} step {self.step}: " +
-                 ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-        self._metric({"kind": "eval", "epoch": self.epoch, "step": self.step, "lr": lr,
-                      "forward_passes": self.method.forward_passes, "wall_s": self.wall,
-                      **metrics})
+        self.log(
+            f"epoch {self.epoch} step {self.step}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        )
+        self._metric(
+            {
+                "kind": "eval",
+                "epoch": self.epoch,
+                "step": self.step,
+                "lr": lr,
+                "forward_passes": self.method.forward_passes,
+                "wall_s": self.wall,
+                **metrics,
+            }
+        )
 
     def _summary(self) -> dict[str, Any]:
         t = self.cfg.train
         key = next(iter(self.last_eval), "test_accuracy")
         s: dict[str, Any] = {
-            "task": t.task, "method": t.method, "numerics": t.numerics, "config": self.cfg.name,
-            key: self.last_eval.get(key), f"best_{key}": self.best,
-            "train_forward_passes": self.method.forward_passes, "params": self.method.params,
-            "wall_s": self.wall, "seed": t.seed, "epochs": self.epoch, "steps": self.step,
+            "task": t.task,
+            "method": t.method,
+            "numerics": t.numerics,
+            "config": self.cfg.name,
+            key: self.last_eval.get(key),
+            f"best_{key}": self.best,
+            "train_forward_passes": self.method.forward_passes,
+            "params": self.method.params,
+            "wall_s": self.wall,
+            "seed": t.seed,
+            "epochs": self.epoch,
+            "steps": self.step,
             **self.last_eval,
         }
         s.update(self.method.summary())

@@ -80,17 +80,26 @@ class ZOFixedMethod(Counted):
     """The integer ZO trainer (``train.numerics = "fixed"``); see the module docstring."""
 
     def __init__(self, cfg: Config, *, seed: int):
-        if (cfg.zo.blocks != "core" or cfg.zo.estimator != "rge"
-                or cfg.train.method not in ("zo", "hybrid")):
-            raise ConfigError("zo: fixed numerics implement methods 'zo' and 'hybrid' with "
-                              "estimator 'rge' and blocks 'core'; got "
-                              f"{cfg.train.method}/{cfg.zo.estimator}/{cfg.zo.blocks}")
+        if (
+            cfg.zo.blocks != "core"
+            or cfg.zo.estimator != "rge"
+            or cfg.train.method not in ("zo", "hybrid")
+        ):
+            raise ConfigError(
+                "zo: fixed numerics implement methods 'zo' and 'hybrid' with "
+                "estimator 'rge' and blocks 'core'; got "
+                f"{cfg.train.method}/{cfg.zo.estimator}/{cfg.zo.blocks}"
+            )
         if cfg.formats.acc.width > 53:
-            raise ConfigError(f"formats.acc.width: {cfg.formats.acc.width} > 53; the integer ZO "
-                              "trainer carries codes exactly in float64 (53-bit significand)")
+            raise ConfigError(
+                f"formats.acc.width: {cfg.formats.acc.width} > 53; the integer ZO "
+                "trainer carries codes exactly in float64 (53-bit significand)"
+            )
         if cfg.zo.sided != "antithetic" or cfg.train.loss != "mse":
-            raise ConfigError("train.loss: fixed numerics use antithetic queries and the mse "
-                              f"loss; got {cfg.zo.sided}/{cfg.train.loss}")
+            raise ConfigError(
+                "train.loss: fixed numerics use antithetic queries and the mse "
+                f"loss; got {cfg.zo.sided}/{cfg.train.loss}"
+            )
         self.cfg, self.seed = cfg, seed
         retain_heap()  # the chunked forward reuses freed memory instead of page-faulting
         float_init = init_params(cfg, rng=np.random.default_rng([seed, 0xC0DE]))
@@ -153,9 +162,17 @@ class ZOFixedMethod(Counted):
             np.floor(v, out=v)
         return self._fit(v, f.act, stats, site)
 
-    def _layer(self, q: dict[str, FloatCodes], i: int, h: FloatCodes | None,
-               cache: dict | None, stats: OverflowStats | None, start_core: int = 0,
-               t_start=None, batch: int = 0) -> FloatCodes:
+    def _layer(
+        self,
+        q: dict[str, FloatCodes],
+        i: int,
+        h: FloatCodes | None,
+        cache: dict | None,
+        stats: OverflowStats | None,
+        start_core: int = 0,
+        t_start=None,
+        batch: int = 0,
+    ) -> FloatCodes:
         """Fixed layer ``i``: pre-activation codes (``tt_forward_fixed`` semantics).
 
         With ``t_start`` it resumes a TT layer at ``start_core`` on a running tensor of
@@ -181,9 +198,15 @@ class ZOFixedMethod(Counted):
                 assert h is not None  # only a resumed TT layer (t_start) comes without h
                 t_start, batch = np.ascontiguousarray(h.T), h.shape[0]
             core_inputs = cache.setdefault("T", []) if cache is not None else None
-            acc = contract_from(cores, t_start, batch, step, k0=start_core,
-                                i_done=math.prod(layer.out_modes[:start_core]),
-                                cache=core_inputs)
+            acc = contract_from(
+                cores,
+                t_start,
+                batch,
+                step,
+                k0=start_core,
+                i_done=math.prod(layer.out_modes[:start_core]),
+                cache=core_inputs,
+            )
         if cache is not None:
             cache["acc"] = acc
         return self._finish(q, i, acc, stats)
@@ -200,8 +223,9 @@ class ZOFixedMethod(Counted):
             return np.maximum(z, 0.0)
         if name == "none":
             return z
-        return activate_fixed(name, z.astype(np.int64), self.cfg.formats.act,
-                              stats).astype(np.float64)
+        return activate_fixed(name, z.astype(np.int64), self.cfg.formats.act, stats).astype(
+            np.float64
+        )
 
     def _forward_codes(self, q, x_codes, caches=None, start=0, stats=None):
         """Output codes of layers ``start..`` on ``x_codes`` (and the per-layer caches).
@@ -212,8 +236,10 @@ class ZOFixedMethod(Counted):
         """
         rows = max(1, CHUNK_ELEMENTS // self._row_width(start))
         if caches is None and x_codes.shape[0] > rows:
-            parts = [self._forward_layers(q, x_codes[r:r + rows], None, start, stats)[0]
-                     for r in range(0, x_codes.shape[0], rows)]
+            parts = [
+                self._forward_layers(q, x_codes[r : r + rows], None, start, stats)[0]
+                for r in range(0, x_codes.shape[0], rows)
+            ]
             return np.concatenate(parts), None
         return self._forward_layers(q, x_codes, caches, start, stats)
 
@@ -223,13 +249,20 @@ class ZOFixedMethod(Counted):
         for layer in self.cfg.layers[start:]:
             widths.append(max(layer.in_features, layer.out_features))
             if layer.kind == "tt":
-                widths += [c.out_size + c.rows * c.k for c in tt_core_costs(
-                    layer.in_modes, layer.out_modes, layer.ranks)]
+                widths += [
+                    c.out_size + c.rows * c.k
+                    for c in tt_core_costs(layer.in_modes, layer.out_modes, layer.ranks)
+                ]
         return max(widths)
 
-    def _forward_layers(self, q: dict[str, FloatCodes], x_codes: FloatCodes,
-                        caches: dict[int, Any] | None, start: int, stats: OverflowStats | None
-                        ) -> tuple[FloatCodes, dict[int, Any] | None]:
+    def _forward_layers(
+        self,
+        q: dict[str, FloatCodes],
+        x_codes: FloatCodes,
+        caches: dict[int, Any] | None,
+        start: int,
+        stats: OverflowStats | None,
+    ) -> tuple[FloatCodes, dict[int, Any] | None]:
         h = x_codes
         for i in range(start, len(self.cfg.layers)):
             cache: dict[str, Any] | None = {} if caches is not None else None
@@ -241,9 +274,15 @@ class ZOFixedMethod(Counted):
             h = self._activate(self.cfg.layers[i].activation, z, stats)
         return h, caches
 
-    def _perturbed_scores(self, name: str, u: npt.NDArray[Any], caches: dict, s: int,
-                          stats: OverflowStats, q: dict[str, FloatCodes] | None = None
-                          ) -> FloatCodes:
+    def _perturbed_scores(
+        self,
+        name: str,
+        u: npt.NDArray[Any],
+        caches: dict,
+        s: int,
+        stats: OverflowStats,
+        q: dict[str, FloatCodes] | None = None,
+    ) -> FloatCodes:
         """Scores ``(2Q, B, C)`` for ``theta + s u_q`` (first ``Q``) and ``theta - s u_q``."""
         f = self.cfg.formats
         q = q if q is not None else self._float_params()
@@ -269,17 +308,19 @@ class ZOFixedMethod(Counted):
             du = np.matmul(u.reshape(nq, r0 * n, m * r1).transpose(0, 2, 1), t_in)
             acc = base[None, None] + signs[:, None, None, None] * du[None]  # (2, Q, mr, cols)
             acc = acc.reshape(2 * nq, m * r1, -1)
-            rest = math.prod(layer.in_modes[k + 1:])
+            rest = math.prod(layer.in_modes[k + 1 :])
             i_done = math.prod(layer.out_modes[:k])
             if k < len(cores) - 1:
                 acc = self._round(acc, stats, f"{i}.core{k}")
                 t = stack_queries(acc, 2 * nq, m, r1, rest, batch, i_done)
-                zq = self._layer(q, i, None, None, stats, start_core=k + 1, t_start=t,
-                                 batch=2 * nq * batch)
+                zq = self._layer(
+                    q, i, None, None, stats, start_core=k + 1, t_start=t, batch=2 * nq * batch
+                )
             else:  # the last core: [r1 = 1, rest = 1, I, m, 2Q, b] -> (2Q b, M)
                 t = stack_queries(acc, 2 * nq, m, r1, rest, batch, i_done)
-                zq = self._finish(q, i, np.ascontiguousarray(t.reshape(-1, 2 * nq * batch).T),
-                                  stats)
+                zq = self._finish(
+                    q, i, np.ascontiguousarray(t.reshape(-1, 2 * nq * batch).T), stats
+                )
         zq = zq.reshape(2 * nq * batch, -1)
         h = self._activate(layer.activation, zq, stats)
         out, _ = self._forward_codes(q, h, start=i + 1, stats=stats)
@@ -289,13 +330,22 @@ class ZOFixedMethod(Counted):
         return {k: v.astype(np.float64) for k, v in self.q.items()}
 
     # -- the step --------------------------------------------------------------------------------
-    def train_step(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, step: int,
-                   epoch: int, lr: float) -> dict[str, float]:
+    def train_step(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        *,
+        step: int,
+        epoch: int,
+        lr: float,
+    ) -> dict[str, float]:
         cfg, zo, f = self.cfg, self.cfg.zo, self.cfg.formats
         if cfg.train.optimizer not in ("sgd", "signsgd"):  # checked here: the forward engine
             # of this class is also used by other integer trainers with their own update
-            raise ConfigError(f"train.optimizer: {cfg.train.optimizer!r} has no integer version;"
-                              " fixed numerics use 'sgd' or 'signsgd'")
+            raise ConfigError(
+                f"train.optimizer: {cfg.train.optimizer!r} has no integer version;"
+                " fixed numerics use 'sgd' or 'signsgd'"
+            )
         rng = step_rng(self.seed, step)  # RGE: LFSR directions; SCD: the coordinate lists
         batch = len(y)
         xq = f.act.quantize(x, stats=self.stats, site="input").astype(np.float64)
@@ -314,8 +364,9 @@ class ZOFixedMethod(Counted):
         loss = base * f.act.lsb**2 / (2 * batch)
         return {"loss": loss, **diag, "overflow_events": float(self.stats.total)}
 
-    def _rge_updates(self, qf, caches, y, step: int, lr: float
-                     ) -> tuple[dict[str, IntArray], dict[str, float]]:
+    def _rge_updates(
+        self, qf, caches, y, step: int, lr: float
+    ) -> tuple[dict[str, IntArray], dict[str, float]]:
         """Steps 1-5 for every block: the integer RGE estimate and its sgd/signsgd update."""
         cfg, zo, f = self.cfg, self.cfg.zo, self.cfg.formats
         s, nq, batch = zo.fixed_mu_lsb, zo.queries, len(y)
@@ -324,8 +375,10 @@ class ZOFixedMethod(Counted):
         for b, block in enumerate(self.blocks):
             name = block[0]
             shape = self.q[name].shape
-            seeds = [query_seed(self.seed, step * len(self.blocks) + b, j,
-                                cfg.hardware.prng_width) for j in range(nq)]
+            seeds = [
+                query_seed(self.seed, step * len(self.blocks) + b, j, cfg.hardware.prng_width)
+                for j in range(nq)
+            ]
             u = rademacher(seeds, math.prod(shape), cfg.hardware.prng_width)
             u = u.astype(np.int64).reshape((nq, *shape))
             scores = self._perturbed_scores(name, u, caches, s, self.stats, qf)
@@ -341,19 +394,27 @@ class ZOFixedMethod(Counted):
                 scale = lr * f.act.lsb**2 / (4 * batch * s * nq * lsb_p**2)
                 mant, shift = lr_multiplier(scale)
                 if int(np.abs(g).max(initial=0)) * mant >= 1 << 62:
-                    raise FormatError(f"zo: update product of {name} overflows int64; use a "
-                                      "narrower act format or a smaller batch")
-                delta = -round_shift(g * mant, shift, Rounding.RND) if shift >= 0 else (
-                    -(g * mant) << -shift)
+                    raise FormatError(
+                        f"zo: update product of {name} overflows int64; use a "
+                        "narrower act format or a smaller batch"
+                    )
+                delta = (
+                    -round_shift(g * mant, shift, Rounding.RND)
+                    if shift >= 0
+                    else (-(g * mant) << -shift)
+                )
             updates[name] = delta
             zero_upd += int(np.count_nonzero(delta == 0))
             total_upd += delta.size
-        return updates, {"zero_update_frac": zero_upd / max(total_upd, 1),
-                         "zero_loss_diff_frac": zero_diff / max(nq * len(self.blocks), 1),
-                         "perturb_lsb": float(s)}
+        return updates, {
+            "zero_update_frac": zero_upd / max(total_upd, 1),
+            "zero_loss_diff_frac": zero_diff / max(nq * len(self.blocks), 1),
+            "perturb_lsb": float(s),
+        }
 
-    def _scd_updates(self, qf, caches, y, base: int, rng: np.random.Generator,
-                     chunk: int = 64) -> tuple[dict[str, IntArray], dict[str, float]]:
+    def _scd_updates(
+        self, qf, caches, y, base: int, rng: np.random.Generator, chunk: int = 64
+    ) -> tuple[dict[str, IntArray], dict[str, float]]:
         """The hybrid's coordinate phase: try ``theta_i +- k`` LSBs, keep a move that lowers
         the integer loss (module docstring)."""
         zo, f = self.cfg.zo, self.cfg.formats
@@ -364,20 +425,24 @@ class ZOFixedMethod(Counted):
             name = block[0]
             shape, size = self.q[name].shape, self.q[name].size
             count = max(1, int(round((1 - zo.scd_sparsity) * size)))
-            coords = (np.sort(rng.choice(size, size=count, replace=False)) if count < size
-                      else np.arange(size))  # the float hybrid's draw (sw/zo/method.py)
+            coords = (
+                np.sort(rng.choice(size, size=count, replace=False))
+                if count < size
+                else np.arange(size)
+            )  # the float hybrid's draw (sw/zo/method.py)
             k = max(1, int(np.floor(zo.scd_lr / self._fmt(name).lsb + 0.5)))
             k_lsb = max(k_lsb, k)
             delta = np.zeros(size, np.int64)
             for c0 in range(0, count, chunk):
-                idx = coords[c0:c0 + chunk]
+                idx = coords[c0 : c0 + chunk]
                 u = np.zeros((len(idx), size), np.int64)
                 u[np.arange(len(idx)), idx] = 1
-                scores = self._perturbed_scores(name, u.reshape((len(idx), *shape)), caches, k,
-                                                self.stats, qf)
+                scores = self._perturbed_scores(
+                    name, u.reshape((len(idx), *shape)), caches, k, self.stats, qf
+                )
                 self._forward += 2 * len(idx)
                 losses = mse_loss_codes(scores.astype(np.int64), y, f.act.frac)
-                plus, minus = losses[:len(idx)], losses[len(idx):]
+                plus, minus = losses[: len(idx)], losses[len(idx) :]
                 up = plus < base
                 down = ~up & (minus < base)
                 delta[idx] = np.where(up, k, np.where(down, -k, 0))
@@ -385,6 +450,9 @@ class ZOFixedMethod(Counted):
             updates[name] = delta.reshape(shape)
             tried += count
             accepted += int(np.count_nonzero(delta))
-        return updates, {"zero_update_frac": 1 - accepted / max(tried, 1),
-                         "zero_loss_diff_frac": ties / max(tried, 1),
-                         "perturb_lsb": float(k_lsb), "scd_accepted": float(accepted)}
+        return updates, {
+            "zero_update_frac": 1 - accepted / max(tried, 1),
+            "zero_loss_diff_frac": ties / max(tried, 1),
+            "perturb_lsb": float(k_lsb),
+            "scd_accepted": float(accepted),
+        }

@@ -56,21 +56,24 @@ def block_plan(cfg: Config, names: list[str]) -> list[list[str]]:
     return [[n] for n in names]
 
 
-def directions(cfg: Config, shape: tuple[int, ...], q: int, *, seed: int, stream: int,
-               rng: np.random.Generator) -> FloatArray:
+def directions(
+    cfg: Config, shape: tuple[int, ...], q: int, *, seed: int, stream: int, rng: np.random.Generator
+) -> FloatArray:
     """``q`` directions of ``shape`` (``(q, *shape)``), per ``zo.distribution``."""
     size = math.prod(shape)
     if cfg.zo.distribution == "gaussian":
         return rng.standard_normal((q, *shape))
     if cfg.zo.hardware_prng:
         seeds = [query_seed(seed, stream, i, cfg.hardware.prng_width) for i in range(q)]
-        return rademacher(seeds, size, cfg.hardware.prng_width).astype(np.float64).reshape(
-            (q, *shape))
+        return (
+            rademacher(seeds, size, cfg.hardware.prng_width).astype(np.float64).reshape((q, *shape))
+        )
     return rng.choice(np.array([-1.0, 1.0]), size=(q, *shape))
 
 
-def _delta_z(cfg: Config, params: dict[str, FloatArray], caches: dict[int, Any], name: str,
-             u: FloatArray) -> FloatArray:
+def _delta_z(
+    cfg: Config, params: dict[str, FloatArray], caches: dict[int, Any], name: str, u: FloatArray
+) -> FloatArray:
     """Change of layer ``l``'s pre-activation per unit step along each direction: ``(Q, B, M)``."""
     i = int(name.split(".")[0])
     layer, c = cfg.layers[i], caches[i]
@@ -93,12 +96,13 @@ def _delta_z_suffix(cores, k, t_in, u, batch):
     r0, n, m, r1 = cores[k].shape
     u_mats = u.reshape(q, r0 * n, m * r1).transpose(0, 2, 1)
     out = np.matmul(u_mats, t_in)  # (Q, m r1, rest * I * B)
-    rest = math.prod(g.shape[1] for g in cores[k + 1:])
+    rest = math.prod(g.shape[1] for g in cores[k + 1 :])
     i_done = math.prod(g.shape[2] for g in cores[:k])
     t = stack_queries(out, q, m, r1, rest, batch, i_done)
     mats = [core_matrix(g) for g in cores]
-    z = contract_from(cores, t, q * batch, lambda mat, j: mats[j] @ mat, k0=k + 1,
-                      i_done=i_done * m)
+    z = contract_from(
+        cores, t, q * batch, lambda mat, j: mats[j] @ mat, k0=k + 1, i_done=i_done * m
+    )
     return z.reshape(q, batch, -1)
 
 
@@ -106,7 +110,7 @@ def right_environment(cores, k: int) -> FloatArray:
     """``R[a_k, j_{k+1}..j_d, i_{k+1}..i_d]``: cores ``k+1..d`` contracted, ``(r_k, N_>, M_>)``."""
     g = cores[-1]
     env = g.reshape(g.shape[0], g.shape[1], g.shape[2])
-    for g in cores[k + 1:-1][::-1]:
+    for g in cores[k + 1 : -1][::-1]:
         r0, n, m, r1 = g.shape
         env = np.einsum("ajib,bJI->ajJiI", g, env, optimize=True)
         env = env.reshape(r0, n * env.shape[2], m * env.shape[4])
@@ -132,10 +136,17 @@ def _delta_z_env(cores, k, t_in, u, batch):
     return np.ascontiguousarray(dz.transpose(0, 3, 2, 1, 4)).reshape(q, batch, -1)
 
 
-def perturbed_losses(cfg: Config, params: dict[str, FloatArray], caches: dict[int, Any],
-                     x: FloatArray, y: npt.NDArray[np.int64], block: list[str],
-                     u: dict[str, FloatArray], steps: FloatArray,
-                     dense: dict[int, FloatArray] | None = None) -> FloatArray:
+def perturbed_losses(
+    cfg: Config,
+    params: dict[str, FloatArray],
+    caches: dict[int, Any],
+    x: FloatArray,
+    y: npt.NDArray[np.int64],
+    block: list[str],
+    u: dict[str, FloatArray],
+    steps: FloatArray,
+    dense: dict[int, FloatArray] | None = None,
+) -> FloatArray:
     """Loss at ``theta + s * u_q`` for each step size ``s`` in ``steps`` and query ``q``.
 
     Returns ``(len(steps), Q)``. Single-array blocks use the linear shortcut of the module
@@ -177,8 +188,9 @@ class ZOMethod(NetworkMethod):
             return "rge" if epoch < self.cfg.zo.switch_epoch else "scd"
         return self.cfg.zo.estimator
 
-    def train_step(self, x: FloatArray, y: npt.NDArray[np.int64], *, step: int, epoch: int,
-                   lr: float) -> dict[str, float]:
+    def train_step(
+        self, x: FloatArray, y: npt.NDArray[np.int64], *, step: int, epoch: int, lr: float
+    ) -> dict[str, float]:
         cfg, zo = self.cfg, self.cfg.zo
         rng = step_rng(self.seed, step)
         dt = np.dtype(zo.precision)
@@ -195,18 +207,28 @@ class ZOMethod(NetworkMethod):
         for b, block in enumerate(self.blocks):
             stream = step * len(self.blocks) + b
             if est == "rge":
-                u = {n: directions(cfg, self.p[n].shape, zo.queries, seed=self.seed,
-                                   stream=stream * len(block) + j, rng=rng).astype(dt)
-                     for j, n in enumerate(block)}
+                u = {
+                    n: directions(
+                        cfg,
+                        self.p[n].shape,
+                        zo.queries,
+                        seed=self.seed,
+                        stream=stream * len(block) + j,
+                        rng=rng,
+                    ).astype(dt)
+                    for j, n in enumerate(block)
+                }
                 if zo.sided == "antithetic":
-                    ls = perturbed_losses(cfg, p, caches, x, y, block, u,
-                                          np.array([zo.mu, -zo.mu], dt), dense)
+                    ls = perturbed_losses(
+                        cfg, p, caches, x, y, block, u, np.array([zo.mu, -zo.mu], dt), dense
+                    )
                     ls = ls.astype(np.float64)
                     coef = (ls[0] - ls[1]) / (2 * zo.mu)
                     self._forward += 2 * zo.queries
                 else:
-                    ls = perturbed_losses(cfg, p, caches, x, y, block, u,
-                                          np.array([zo.mu], dt), dense).astype(np.float64)
+                    ls = perturbed_losses(
+                        cfg, p, caches, x, y, block, u, np.array([zo.mu], dt), dense
+                    ).astype(np.float64)
                     coef = (ls[0] - base) / zo.mu
                     self._forward += zo.queries
                 shrink = 1.0
@@ -214,8 +236,9 @@ class ZOMethod(NetworkMethod):
                     d = sum(self.p[n].size for n in block)
                     shrink = zo.queries / (zo.queries + d - 1)
                 for n in block:
-                    grads[n] = shrink * np.tensordot(coef, u[n].astype(np.float64),
-                                                     axes=1) / zo.queries
+                    grads[n] = (
+                        shrink * np.tensordot(coef, u[n].astype(np.float64), axes=1) / zo.queries
+                    )
             else:
                 for n in block:
                     if est == "cge":
@@ -239,7 +262,7 @@ class ZOMethod(NetworkMethod):
 
     def _unit_batches(self, n: str, coords: npt.NDArray[np.intp], chunk: int = 64):
         for s in range(0, len(coords), chunk):
-            idx = coords[s:s + chunk]
+            idx = coords[s : s + chunk]
             u = np.zeros((len(idx), self.p[n].size), np.dtype(self.cfg.zo.precision))
             u[np.arange(len(idx)), idx] = 1.0
             yield idx, u.reshape((len(idx), *self.p[n].shape))
@@ -248,8 +271,9 @@ class ZOMethod(NetworkMethod):
         mu = self.cfg.zo.mu
         g = np.zeros(self.p[n].size)
         for idx, u in self._unit_batches(n, self._coords(n, self.cfg.zo.cge_coords, rng)):
-            ls = perturbed_losses(self.cfg, p, caches, x, y, [n], {n: u},
-                                  np.array([mu, -mu], u.dtype)).astype(np.float64)
+            ls = perturbed_losses(
+                self.cfg, p, caches, x, y, [n], {n: u}, np.array([mu, -mu], u.dtype)
+            ).astype(np.float64)
             g[idx] = (ls[0] - ls[1]) / (2 * mu)
             self._forward += 2 * len(idx)
         return g.reshape(self.p[n].shape)
@@ -261,8 +285,9 @@ class ZOMethod(NetworkMethod):
         coords = self._coords(n, count, rng)
         delta = np.zeros(size)
         for idx, u in self._unit_batches(n, coords):
-            ls = perturbed_losses(self.cfg, p, caches, x, y, [n], {n: u},
-                                  np.array([zo.scd_lr, -zo.scd_lr], u.dtype)).astype(np.float64)
+            ls = perturbed_losses(
+                self.cfg, p, caches, x, y, [n], {n: u}, np.array([zo.scd_lr, -zo.scd_lr], u.dtype)
+            ).astype(np.float64)
             self._forward += 2 * len(idx)  # the "-" trial is only needed where "+" failed
             plus = ls[0] < base
             minus = ~plus & (ls[1] < base)

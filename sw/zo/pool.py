@@ -52,13 +52,15 @@ def _init_worker(cfg_json: str, seed: int) -> None:
     _ENGINE = ZOFixedMethod(Config.from_json(cfg_json), seed=seed)  # also retains the heap
 
 
-def _forward_group(engine: ZOFixedMethod, params: list[Params], x_codes: np.ndarray,
-                   stats: OverflowStats) -> list[np.ndarray]:
+def _forward_group(
+    engine: ZOFixedMethod, params: list[Params], x_codes: np.ndarray, stats: OverflowStats
+) -> list[np.ndarray]:
     return [engine._forward_codes(p, x_codes, stats=stats)[0] for p in params]
 
 
-def _worker_task(params: list[Params], x_codes: np.ndarray) -> tuple[list[np.ndarray],
-                                                                      dict[str, int]]:
+def _worker_task(
+    params: list[Params], x_codes: np.ndarray
+) -> tuple[list[np.ndarray], dict[str, int]]:
     assert _ENGINE is not None, "worker not initialised"
     stats = OverflowStats()
     return _forward_group(_ENGINE, params, x_codes, stats), stats.counts
@@ -83,19 +85,24 @@ class ForwardPool:
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(
-                self.workers - 1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.engine.cfg.to_json(), self.engine.seed))
+                self.workers - 1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.engine.cfg.to_json(), self.engine.seed),
+            )
             self._finalizer = weakref.finalize(self, self._pool.shutdown, cancel_futures=True)
         return self._pool
 
-    def outputs(self, params: list[Params], x_codes: np.ndarray,
-                stats: OverflowStats) -> list[np.ndarray]:
+    def outputs(
+        self, params: list[Params], x_codes: np.ndarray, stats: OverflowStats
+    ) -> list[np.ndarray]:
         groups = [g for g in np.array_split(np.arange(len(params)), self.workers) if len(g)]
         futures = []
         if len(groups) > 1:
             pool = self._executor()
-            futures = [pool.submit(_worker_task, [params[i] for i in g], x_codes)
-                       for g in groups[1:]]
+            futures = [
+                pool.submit(_worker_task, [params[i] for i in g], x_codes) for g in groups[1:]
+            ]
         out = _forward_group(self.engine, [params[i] for i in groups[0]], x_codes, stats)
         for f in futures:
             codes, counts = f.result()

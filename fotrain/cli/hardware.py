@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .args import seed_int
+
 __all__ = ["BLOCKS", "TARGETS", "add_parser", "build_block", "run_emit", "run_synth"]
 
 BLOCKS = ("tt_engine", "perturb")
@@ -122,5 +124,5 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     )
     _common(p)
     p.add_argument("--target", required=True, choices=TARGETS, help="FPGA target")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", type=seed_int, default=1, help="nextpnr placement seed (default 1)")
     p.set_defaults(func=run_synth)

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from .args import add_data_dir_arg, add_no_progress_arg, positive_int
+from .args import add_data_dir_arg, add_no_progress_arg, positive_int, seed_int
 
 __all__ = ["add_parser", "run"]
 
@@ -115,7 +115,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--queries", type=positive_int, default=10, help="directions per estimate")
     p.add_argument("--repeats", type=positive_int, default=10, help="estimates per network")
     p.add_argument("--batch", type=positive_int, default=64, help="mini-batch size")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed")
     add_data_dir_arg(p)
     add_no_progress_arg(p)
     p.set_defaults(func=run)

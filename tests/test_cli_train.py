@@ -50,7 +50,10 @@ def test_train_then_resume(tmp_path, run_cli):
             ["train", "mnist-tt-zo", "--set", "train.method='magic'"],
             "fotrain: error: train.method: 'magic' is not one of",
         ),
-        (["train", "--resume", "/nonexistent/run"], "fotrain: error: config: no such file"),
+        (
+            ["train", "--resume", "/nonexistent/run"],
+            "fotrain: error: --out: would change the resumed run '/nonexistent/run'",
+        ),
         (
             ["train", "hjb20-tt-zo", "--set", "train.augment_shift=1"],
             "fotrain: error: train.augment_shift: 1 applies to image tasks",
@@ -132,7 +135,7 @@ def test_fixed_pinn_on_two_worker_processes(tmp_path, run_cli):
         "train", "hjb20-tt-zo-fixed16", "--workers", "0", "--out", str(tmp_path / "0"), timeout=600
     )
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].endswith(
-        "argument --workers: expected a positive integer, got 0"
+        "--workers: expected a positive integer, got 0"
     )
     assert not (tmp_path / "0").exists()
     state = [k for k in ckpt["1"] if k.startswith("method/")]  # codes and Adam moments

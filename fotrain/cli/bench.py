@@ -11,7 +11,10 @@ __all__ = ["add_parser", "run"]
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print (and optionally write) its JSON; returns the exit status."""
     from ..bench import run_bench
+    from .paths import check_out_file
 
+    if args.out:
+        check_out_file(args.out)  # before the benchmark runs
     batch = args.batch or (256 if args.what == "fixed" else 128)
     result = run_bench(args.what, batch=batch, repeats=args.repeats, seed=args.seed)
     text = json.dumps(result, indent=2)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from .args import seed_int
+from .paths import check_out_dir
 
 __all__ = ["BLOCKS", "TARGETS", "add_parser", "build_block", "run_emit", "run_synth"]
 
@@ -63,6 +64,7 @@ def run_emit(args: argparse.Namespace) -> int:
     from ..sim.cocotb_runner import emit_verilog
     from ..sw.errors import FotrainError
 
+    check_out_dir(args.out)
     comp = build_block(args.block, args.config, args.layer)
     out = _out_dir(args.out)
     try:
@@ -77,6 +79,7 @@ def run_synth(args: argparse.Namespace) -> int:
     """Synthesise the block, write ``OUT/report.json``, print its summary; returns the status."""
     from ..boards.synth import synthesize
 
+    check_out_dir(args.out)
     comp = build_block(args.block, args.config, args.layer)
     report = synthesize(comp, args.block, args.target, _out_dir(args.out), seed=args.seed)
     print(

@@ -78,6 +78,10 @@ def _run_variance(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen study and print one line per row; returns the exit status."""
+    from .paths import check_out_dir
+
+    if args.out:
+        check_out_dir(args.out)
     if args.what == "pinn-noise":
         return _run_pinn_noise(args)
     return _run_variance(args)

@@ -241,3 +241,79 @@ def test_resume_cannot_shorten_below_the_epochs_done(tmp_path, tiny, small_tt_co
     t = Trainer(cfg, make_method(cfg, seed=0), tiny_task(), tmp_path / "a", progress=False)
     with pytest.raises(FotrainError, match="--epochs: 1 is fewer than the 2 epochs"):
         t.run(resume=True)
+
+
+def _inject(trainer: Trainer, at: int, what: str) -> None:
+    """Make step ``at`` (1-based) report a NaN loss, or leave an infinite parameter."""
+    step = trainer.method.train_step
+
+    def bad_step(x, y, **kw):
+        m = step(x, y, **kw)
+        if kw["step"] + 1 == at:
+            if what == "loss":
+                m = {**m, "loss": float("nan")}
+            else:
+                state = trainer.method.state()
+                name = next(k for k, v in state.items() if v.dtype.kind == "f" and v.size)
+                state[name] = state[name].copy()
+                state[name].flat[0] = np.inf
+                trainer.method.load_state(state)
+        return m
+
+    trainer.method.train_step = bad_step  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    "what, at, message, good",
+    [
+        ("loss", 7, "loss became nan at step 6", 5),
+        # a parameter made infinite by step 10, saved right after it (no forward in between)
+        ("param", 10, "holds non-finite values at step 10", 8),
+    ],
+)
+def test_non_finite_stops_and_keeps_the_last_good_checkpoint(
+    tmp_path, small_tt_config, tiny_task, tiny, what, at, message, good
+):
+    from fotrain.sw.train.trainer import TrainingDiverged
+
+    cfg = small_tt_config(
+        "train.batch_size=16",
+        "train.log_every=3",
+        "train.checkpoint_every=5",
+        "zo.queries=3",
+        "train.epochs=2",
+        preset="mnist-tt-zo",
+        activation=None,
+    )
+    t = Trainer(cfg, make_method(cfg, seed=0), tiny_task(), tmp_path / "b", progress=False)
+    _inject(t, at, what)
+    with pytest.raises(TrainingDiverged, match=message):
+        t.run()
+    with np.load(tmp_path / "b" / "checkpoint.npz") as z:
+        assert int(z["trainer/step"]) == good  # the checkpoint before the bad step
+        params = [k for k in z.files if k.startswith("method/") and z[k].dtype.kind == "f"]
+        assert params and all(np.isfinite(z[k]).all() for k in params)
+    assert not (tmp_path / "b" / "summary.json").exists()
+    tiny(tmp_path / "a")
+    tiny(tmp_path / "b", resume=True)  # the good checkpoint resumes to the clean result
+    _assert_same_run(tmp_path / "b", tmp_path / "a")
+
+
+def test_cli_divergence_is_one_line_status_3(tmp_path, run_cli):
+    out = tmp_path / "run"
+    r = run_cli(
+        "train",
+        "hjb20-tt-zo",
+        "--max-steps",
+        "3",
+        "--set",
+        "train.batch_size=2",
+        "--out",
+        str(out),
+        "--no-progress",
+    )  # this tiny batch runs away at step 2 (the PDE task needs no dataset)
+    assert r.returncode == 3
+    assert r.stderr.splitlines() == [r.stderr.strip()]
+    assert r.stderr.startswith("fotrain: error: train: loss ")
+    assert "last good checkpoint" in r.stderr and (out / "checkpoint.npz").is_file()
+    assert not (out / "summary.json").exists()

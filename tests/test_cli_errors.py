@@ -45,7 +45,7 @@ BAD_INPUTS: list[tuple[str, list[str], str]] = [
     ("demo-unknown-preset", ["demo", "nope"], "preset: unknown name 'nope'"),
     ("demo-bad-modes", ["demo", "{bad}"], "layers[0].in_modes: product of [4, 7, 7, 5]"),
     # train: arguments
-    ("train-no-config", ["train"], "CONFIG: give a preset or config file"),
+    ("train-no-config", ["train"], "PRESET_OR_CONFIG: give a preset or config file"),
     ("train-epochs-negative", ["train", "mnist-tt-zo", "--epochs", "-1"], "--epochs: expected a"),
     ("train-epochs-0", ["train", "mnist-tt-zo", "--epochs", "0"], "--epochs: expected a positive"),
     ("train-epochs-float", ["train", "mnist-tt-zo", "--epochs", "1.5"], "--epochs: expected a"),
@@ -101,7 +101,11 @@ BAD_INPUTS: list[tuple[str, list[str], str]] = [
     ("train-resume-no-checkpoint", ["train", "--resume", "{cfgonly}"], "no checkpoint to resume"),
     ("train-resume-set", ["train", "--resume", "{run}", "--set", "train.lr=1"], "--set: would"),
     ("train-resume-seed", ["train", "--resume", "{run}", "--seed", "1"], "--seed: would change"),
-    ("train-resume-config", ["train", "mnist-tt-zo", "--resume", "{run}"], "CONFIG: would change"),
+    (
+        "train-resume-config",
+        ["train", "mnist-tt-zo", "--resume", "{run}"],
+        "PRESET_OR_CONFIG: would change",
+    ),
     ("train-resume-out", ["train", "--resume", "{run}", "--out", "{tmp}/x"], "--out: would"),
     ("train-resume-force", ["train", "--resume", "{run}", "--force"], "--force: would change"),
     # study
@@ -169,7 +173,7 @@ BAD_INPUTS: list[tuple[str, list[str], str]] = [
     (
         "compare-out-is-file",
         ["compare", "mnist-tt-zo-fixed16", "--out", "{file}"],
-        "--out: '{file}' is a file",
+        "--out: cannot write to '{file}'",
     ),
     # emit and synth
     ("emit-unknown-block", ["emit", "foo", "--out", "{tmp}/e"], "block: invalid choice: 'foo'"),

@@ -104,10 +104,6 @@ def run(args: argparse.Namespace) -> int:
         curve = parse_bits(args.curve_bits) if args.curve_bits else None
     except FotrainError as e:  # parse_bits names --bits; the value came from --curve-bits
         raise FotrainError(str(e).replace("--bits", "--curve-bits", 1)) from None
-    if args.out:
-        from .paths import check_out_dir
-
-        check_out_dir(args.out)
     entries, missing, out = _entries(args, bits, roundings)
     result = compare(
         entries,

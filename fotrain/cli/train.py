@@ -39,7 +39,7 @@ def _refuse_changes(args: argparse.Namespace) -> None:
     given = [
         name
         for name, value in (
-            ("CONFIG", args.config),
+            ("PRESET_OR_CONFIG", args.config),
             ("--set", args.set),
             ("--seed", args.seed),
             ("--out", args.out),
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         # a resumed run goes to the end unless told otherwise
         sets = [f"train.max_steps={args.max_steps or 0}"]
     elif not args.config:
-        raise FotrainError("CONFIG: give a preset or config file (or --resume DIR)")
+        raise FotrainError("PRESET_OR_CONFIG: give a preset or config file (or --resume DIR)")
     else:
         cfg = load_config(args.config)
         sets = list(args.set or [])

@@ -15,12 +15,13 @@ Every method (zeroth-order, local learning, backprop reference, PINN) implements
 - ``config.toml``: the exact config of the run.
 
 Resume (``resume=True``) restores the checkpoint and continues: data order comes from
-``(seed, epoch)`` and step randomness from ``(seed, step)``, so parameters, ``metrics.jsonl``
-(apart from ``wall_s``) and the summary equal an uninterrupted run's, wherever it stopped (a kill,
-or ``max_steps``): the metric lines after the checkpoint, and the evaluation made where a run
-stopped inside an epoch, are dropped and written again. A non-finite loss, one above
-``divergence_factor`` times the first logged loss, or non-finite parameters at a checkpoint stop
-training with :class:`TrainingDiverged`; the last good checkpoint stays.
+``(seed, epoch)`` and step randomness from ``(seed, step)``, so parameters and the summary
+(apart from ``wall_s``) equal an uninterrupted run's wherever it stopped, and so does
+``metrics.jsonl`` after a kill (the lines after the checkpoint are dropped and written again); a
+run stopped inside an epoch by ``max_steps`` keeps the eval line of that stop as its record. A
+non-finite loss, one above ``divergence_factor`` times the first logged loss, or non-finite
+parameters at a checkpoint stop training with :class:`TrainingDiverged`; the last good
+checkpoint stays.
 """
 
 import json
@@ -286,17 +287,21 @@ class Trainer:
         """Drop the metric lines the checkpoint does not cover (the run writes them again).
 
         Kept: lines of earlier steps, the train line of the checkpoint's step, and an eval line
-        of that step only if its epoch was counted before the save (an end-of-epoch evaluation).
-        Dropped: later lines, a partial line, and the evaluation made where a run stopped inside
-        an epoch (``max_steps``): an uninterrupted run never made it.
+        of that step if the checkpoint followed it: an end-of-epoch evaluation (its epoch was
+        counted before the save) or the evaluation where a run stopped inside an epoch
+        (``max_steps``; kept as the record of that stop, it never counts toward ``best``).
+        Dropped: later lines, a partial line, and an end-of-epoch evaluation the checkpoint
+        precedes (the run makes it again).
         """
+        per_epoch = self.task.steps_per_epoch(self.cfg.train.batch_size)
+        inside = self.step % per_epoch != 0  # the checkpoint's step is inside an epoch
         keep = [
             r
             for r in read_metrics(self.metrics_path)
             if r.get("step", 0) < self.step
             or (
                 r.get("step", 0) == self.step
-                and (r.get("kind") != "eval" or r.get("epoch", 0) < self.epoch)
+                and (r.get("kind") != "eval" or inside or r.get("epoch", 0) < self.epoch)
             )
         ]
         if any(r.get("kind") == "eval" and r.get("step") == self.step for r in keep):

@@ -50,7 +50,10 @@ def test_train_then_resume(tmp_path, run_cli):
             ["train", "mnist-tt-zo", "--set", "train.method='magic'"],
             "fotrain: error: train.method: 'magic' is not one of",
         ),
-        (["train", "--resume", "/nonexistent/run"], "fotrain: error: config: no such file"),
+        (
+            ["train", "--resume", "/nonexistent/run"],
+            "fotrain: error: --out: would change the resumed run '/nonexistent/run'",
+        ),
         (
             ["train", "hjb20-tt-zo", "--set", "train.augment_shift=1"],
             "fotrain: error: train.augment_shift: 1 applies to image tasks",
@@ -132,10 +135,36 @@ def test_fixed_pinn_on_two_worker_processes(tmp_path, run_cli):
         "train", "hjb20-tt-zo-fixed16", "--workers", "0", "--out", str(tmp_path / "0"), timeout=600
     )
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].endswith(
-        "argument --workers: expected a positive integer, got 0"
+        "--workers: expected a positive integer, got 0"
     )
     assert not (tmp_path / "0").exists()
     state = [k for k in ckpt["1"] if k.startswith("method/")]  # codes and Adam moments
     assert sum(k.startswith("method/q.") for k in state) == 12
     for k in state:
         np.testing.assert_array_equal(ckpt["2"][k], ckpt["1"][k], err_msg=k)
+
+
+PDE = ["hjb20-tt-zo", "--max-steps", "1", "--set", "train.batch_size=2", "--no-progress"]
+
+
+def test_out_holding_a_run_is_refused_then_moved_aside_by_force(tmp_path, run_cli):
+    out = tmp_path / "run"
+    out.mkdir()  # an empty directory is taken as is
+    assert run_cli("train", *PDE, "--out", str(out)).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    r = run_cli("train", *PDE, "--seed", "1", "--out", str(out))
+    assert r.returncode == 2 and r.stderr.splitlines() == [r.stderr.strip()]
+    assert "already holds files; continue that run with --resume" in r.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    r = run_cli("train", *PDE, "--seed", "1", "--out", str(out), "--force")
+    assert r.returncode == 0, r.stderr
+    (old,) = tmp_path.glob("run.old-*")  # moved aside, byte for byte, and said so
+    assert f"moved the old run {out} aside to {old}" in r.stderr
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert json.loads((out / "summary.json").read_text())["seed"] == 1
+    assert not list(tmp_path.glob(".run.new-*"))  # no staging directory left behind
+    r = run_cli(
+        "train", "--resume", str(out), "--max-steps", "2", "--data-dir", str(tmp_path),
+        "--no-progress",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr  # --data-dir may change: the files are MD5-checked

@@ -5,8 +5,9 @@ One module per subcommand (:mod:`.info`, :mod:`.demo`, :mod:`.train`, :mod:`.plo
 :mod:`.compare`), each with ``add_parser(subparsers)`` and a handler; shared argument types live
 in the leaf module :mod:`.args`. Handlers import lazily, so commands that only need the golden
 model load numpy alone (``fotrain info`` never imports amaranth). User mistakes (bad config
-values, unknown presets, unreadable files) print one line ``fotrain: error: ...`` and exit with
-status 2, without a traceback.
+values, unknown presets, unreadable files, bad arguments) print one line ``fotrain: error: <field>:
+<what is wrong>`` and exit with status 2, without a traceback (docs/CLI.md holds the contract and
+the table of bad inputs the tests check).
 """
 
 import argparse
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from . import bench, compare, demo, download, hardware, info, plot, study, train
-from .args import positive_int
+from .args import OneLineParser, positive_int
 
 __all__ = ["build_parser", "main", "positive_int"]
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="fotrain",
         description="Forward-only (backprop-free) training of tensor-train networks: numpy golden "
         "model, bit-exact fixed point, Amaranth RTL and FPGA flows.",
@@ -67,15 +68,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0, 2 for a user mistake (one line on stderr), 130 when interrupted.
+        The exit status: 0, 2 for a user mistake (one line on stderr), 3 when training diverged
+        (one line; the last good checkpoint stays), 130 when interrupted.
     """
     from ..sw.errors import FotrainError
+    from ..sw.train.trainer import TrainingDiverged
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except TrainingDiverged as e:  # not a mistake in the command: its own status
+        print(f"fotrain: error: {e}", file=sys.stderr)
+        return 3
     except FotrainError as e:
         print(f"fotrain: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # an OS error naming a path the user gave (unreadable, not a directory, disk full):
+        # a user mistake like any other, not a traceback; one without a path is a bug
+        if e.filename is None:
+            raise
+        print(f"fotrain: error: {e.filename}: {e.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("fotrain: interrupted", file=sys.stderr)

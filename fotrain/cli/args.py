@@ -6,8 +6,66 @@ cycle.
 """
 
 import argparse
+import re
+import sys
+from typing import NoReturn
 
-__all__ = ["add_config_arg", "add_data_dir_arg", "add_no_progress_arg", "positive_int"]
+__all__ = [
+    "OneLineParser",
+    "add_config_arg",
+    "add_data_dir_arg",
+    "add_no_progress_arg",
+    "one_line",
+    "positive_int",
+    "seed_int",
+]
+
+
+def one_line(message: str) -> str:
+    """Rewrite an argparse error message as ``<field>: <what is wrong>``.
+
+    argparse words its errors ``argument --epochs: ...``, ``the following arguments are required:
+    --out, --target`` or ``unrecognized arguments: --foo 1``; the CLI contract names the field
+    first, like every other fotrain error.
+
+    Parameters
+    ----------
+    message : str
+        What argparse passed to :meth:`argparse.ArgumentParser.error`.
+
+    Returns
+    -------
+    str
+        The same facts as one line, the field first.
+    """
+    message = " ".join(message.split())  # argparse wraps nothing, but a choices list may be long
+    m = re.fullmatch(r"argument (\S+?): (.*)", message)
+    if m:
+        return f"{m[1]}: {m[2]}"
+    m = re.fullmatch(r"the following arguments are required: (.*)", message)
+    if m:
+        return f"{m[1]}: required, not given"
+    m = re.fullmatch(r"unrecognized arguments: (.*)", message)
+    if m:
+        return f"{m[1]}: unrecognized arguments (see --help)"
+    m = re.fullmatch(r"one of the arguments (.*) is required", message)
+    if m:
+        return f"{m[1]}: one of them is required"
+    return f"arguments: {message}"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` whose usage errors are one line, status 2.
+
+    ``--help`` is unchanged; a mistake prints ``fotrain: error: <field>: <what is wrong>`` instead
+    of the usage block (``fotrain COMMAND --help`` shows it on request). Subparsers inherit the
+    class (``add_subparsers`` uses the parent's class by default).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print the one-line error and exit with status 2 (argparse's usage status)."""
+        print(f"fotrain: error: {one_line(message)}", file=sys.stderr)
+        sys.exit(2)
 
 
 def positive_int(text: str) -> int:
@@ -34,6 +92,33 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a random seed, an integer ``>= 0`` (what numpy's generators accept).
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    int
+        The seed.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        Not an integer, or negative.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
     return value
 
 

@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from .args import positive_int
+from .args import positive_int, seed_int
 
 __all__ = ["add_parser", "run"]
 
@@ -11,7 +11,10 @@ __all__ = ["add_parser", "run"]
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print (and optionally write) its JSON; returns the exit status."""
     from ..bench import run_bench
+    from .paths import check_out_file
 
+    if args.out:
+        check_out_file(args.out)  # before the benchmark runs
     batch = args.batch or (256 if args.what == "fixed" else 128)
     result = run_bench(args.what, batch=batch, repeats=args.repeats, seed=args.seed)
     text = json.dumps(result, indent=2)
@@ -53,6 +56,6 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
         help="batch size (default 256 for fixed, the preset's 128 for zo)",
     )
     p.add_argument("--repeats", type=positive_int, default=20, help="timed repeats (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
     p.set_defaults(func=run)

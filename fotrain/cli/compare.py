@@ -100,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
     sets = list(args.set or [])
     bits = parse_bits(args.bits) if args.bits is not None else None
     roundings = parse_roundings(args.rounding) if args.rounding is not None else None
-    curve = parse_bits(args.curve_bits) if args.curve_bits else None
+    try:
+        curve = parse_bits(args.curve_bits) if args.curve_bits else None
+    except FotrainError as e:  # parse_bits names --bits; the value came from --curve-bits
+        raise FotrainError(str(e).replace("--bits", "--curve-bits", 1)) from None
     entries, missing, out = _entries(args, bits, roundings)
     result = compare(
         entries,

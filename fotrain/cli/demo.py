@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from .args import add_config_arg, positive_int
+from .args import add_config_arg, positive_int, seed_int
 
 __all__ = ["add_parser", "run"]
 
@@ -35,7 +35,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
         "error against its LSB-derived bound.",
     )
     add_config_arg(p)
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0)")
     p.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)

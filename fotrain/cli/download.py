@@ -9,7 +9,10 @@ __all__ = ["add_parser", "run"]
 def run(args: argparse.Namespace) -> int:
     """Download each dataset named; returns the exit status."""
     from ..sw.train.data import download
+    from .paths import check_out_dir
 
+    if args.data_dir:
+        check_out_dir(args.data_dir, "--data-dir")  # before any network access
     for name in args.datasets:
         root = download(name, args.data_dir)
         print(f"fotrain: {name} ready in {root}", file=sys.stderr)

@@ -10,6 +10,9 @@ import argparse
 import json
 from pathlib import Path
 
+from .args import seed_int
+from .paths import check_out_dir
+
 __all__ = ["BLOCKS", "TARGETS", "add_parser", "build_block", "run_emit", "run_synth"]
 
 BLOCKS = ("tt_engine", "perturb")
@@ -61,6 +64,7 @@ def run_emit(args: argparse.Namespace) -> int:
     from ..sim.cocotb_runner import emit_verilog
     from ..sw.errors import FotrainError
 
+    check_out_dir(args.out)
     comp = build_block(args.block, args.config, args.layer)
     out = _out_dir(args.out)
     try:
@@ -75,6 +79,7 @@ def run_synth(args: argparse.Namespace) -> int:
     """Synthesise the block, write ``OUT/report.json``, print its summary; returns the status."""
     from ..boards.synth import synthesize
 
+    check_out_dir(args.out)
     comp = build_block(args.block, args.config, args.layer)
     report = synthesize(comp, args.block, args.target, _out_dir(args.out), seed=args.seed)
     print(
@@ -122,5 +127,5 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     )
     _common(p)
     p.add_argument("--target", required=True, choices=TARGETS, help="FPGA target")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", type=seed_int, default=1, help="nextpnr placement seed (default 1)")
     p.set_defaults(func=run_synth)

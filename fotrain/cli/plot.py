@@ -11,7 +11,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..plot import plot_runs
+    from .paths import check_out_file
 
+    check_out_file(args.out)
     out = plot_runs([Path(r) for r in args.runs], Path(args.out))
     print(f"fotrain: wrote {out}", file=sys.stderr)
     return 0

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from .args import add_data_dir_arg, add_no_progress_arg, positive_int
+from .args import add_data_dir_arg, add_no_progress_arg, positive_int, seed_int
 
 __all__ = ["add_parser", "run"]
 
@@ -78,6 +78,10 @@ def _run_variance(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen study and print one line per row; returns the exit status."""
+    from .paths import check_out_dir
+
+    if args.out:
+        check_out_dir(args.out)
     if args.what == "pinn-noise":
         return _run_pinn_noise(args)
     return _run_variance(args)
@@ -115,7 +119,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--queries", type=positive_int, default=10, help="directions per estimate")
     p.add_argument("--repeats", type=positive_int, default=10, help="estimates per network")
     p.add_argument("--batch", type=positive_int, default=64, help="mini-batch size")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed")
     add_data_dir_arg(p)
     add_no_progress_arg(p)
     p.set_defaults(func=run)

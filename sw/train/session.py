@@ -8,6 +8,7 @@ from ..errors import FotrainError
 from ..local.method import network_in_features
 from ..pinn.task import PDETask
 from .registry import make_method
+from .rundir import check_fresh_out, check_resume_dir, discard, publish, stage
 from .trainer import ClassificationTask, Task, Trainer
 
 __all__ = ["build_task", "run_training"]
@@ -51,6 +52,7 @@ def run_training(
     out: str | Path,
     *,
     resume: bool = False,
+    force: bool = False,
     data_dir: str | Path | None = None,
     progress: bool = True,
     log=None,
@@ -58,16 +60,19 @@ def run_training(
 ) -> dict[str, Any]:
     """Train ``cfg`` into ``out`` (or continue the run there); return ``summary.json``'s dict.
 
-    ``workers`` processes share the method's forwards where it supports that (fixed-point
-    PINN training); the results do not depend on it."""
+    A fresh run refuses a non-empty ``out`` unless ``force`` (which moves it aside, see
+    :mod:`.rundir`) and is built in a staging directory until its step-0 state exists, so ``out``
+    never holds a partial run. On resume only the run's length (``train.epochs``,
+    ``train.max_steps``) is taken from ``cfg``; everything else comes from ``out/config.toml``.
+    ``workers`` processes share the method's forwards where it supports that (fixed-point PINN
+    training); the results do not depend on it. Every check on ``out`` comes before any work.
+    """
     out = Path(out)
     if resume:
-        saved = out / "config.toml"
-        if not saved.is_file():
-            raise FotrainError(
-                f"--resume: {out} holds no config.toml (not a fotrain run directory)"
-            )
-        base = load_config(saved)
+        if force:
+            raise FotrainError("--force: starts a run afresh; it cannot go with --resume")
+        check_resume_dir(out)
+        base = load_config(out / "config.toml")
         # only the length of the run may change on resume
         cfg = base.replace(
             train=base.train.__class__(
@@ -79,10 +84,23 @@ def run_training(
                 }
             )
         )
+    else:
+        check_fresh_out(out, force=force)
     method = make_method(cfg, seed=cfg.train.seed, workers=workers)  # config errors first
     try:
         task = build_task(cfg, data_dir)
-        return Trainer(cfg, method, task, out, progress=progress, log=log).run(resume=resume)
+        trainer = Trainer(cfg, method, task, out, progress=progress, log=log)
+        if not resume:
+            staging = stage(out)
+            try:
+                trainer.out = staging
+                trainer.begin()
+                publish(staging, out, force=force, log=log)
+            except BaseException:
+                discard(staging)
+                raise
+            trainer.out = out
+        return trainer.run(resume=resume)
     finally:
         close = getattr(method, "close", None)
         if close is not None:

@@ -6,34 +6,45 @@ Every method (zeroth-order, local learning, backprop reference, PINN) implements
 
 - ``metrics.jsonl``: one JSON object per line, ``{"kind": "train", ...}`` every ``log_every``
   steps and ``{"kind": "eval", ...}`` after every epoch;
-- ``checkpoint.npz``: parameters, optimiser state and trainer counters, written atomically
-  (temporary file + rename) after every epoch and every ``checkpoint_every`` steps; plain arrays,
-  loaded with ``allow_pickle=False``;
+- ``checkpoint.npz``: parameters, optimiser state and trainer counters (with the losses of the
+  running log window), written atomically (temporary file + rename) at step 0, after every epoch
+  and every ``checkpoint_every`` steps; plain arrays, loaded with ``allow_pickle=False``;
 - ``summary.json``: ``task, method, numerics, test_accuracy (or the task's metric),
-  train_forward_passes, params, wall_s, seed`` and more;
+  train_forward_passes, params, wall_s, seed`` and more; ``best_<metric>`` is the best of the
+  end-of-epoch evaluations and the final one;
 - ``config.toml``: the exact config of the run.
 
 Resume (``resume=True``) restores the checkpoint and continues: data order comes from
-``(seed, epoch)`` and step randomness from ``(seed, step)``, so the result is bit-identical to an
-uninterrupted run. A non-finite loss, or one above ``divergence_factor`` times the first logged
-loss, stops training with :class:`TrainingDiverged`; the last good checkpoint stays.
+``(seed, epoch)`` and step randomness from ``(seed, step)``, so parameters and the summary
+(apart from ``wall_s``) equal an uninterrupted run's wherever it stopped, and so does
+``metrics.jsonl`` after a kill (the lines after the checkpoint are dropped and written again); a
+run stopped inside an epoch by ``max_steps`` keeps the eval line of that stop as its record. A
+non-finite loss, one above ``divergence_factor`` times the first logged loss, or non-finite
+parameters at a checkpoint stop training with :class:`TrainingDiverged`; the last good
+checkpoint stays.
 """
 
-import io
 import json
 import math
 import os
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from ..config import Config
 from ..errors import FotrainError
+from .checkpoint import (
+    CheckpointError,
+    check_against,
+    load_checkpoint,
+    read_metrics,
+    save_checkpoint,
+    write_text_atomic,
+)
 from .data import load
 from .method import Method
 
@@ -51,10 +62,6 @@ __all__ = [
 
 class TrainingDiverged(FotrainError):
     """The loss became non-finite or ran away; the last good checkpoint is kept."""
-
-
-class CheckpointError(FotrainError):
-    """A checkpoint is unreadable, truncated, pickled, or does not match the config."""
 
 
 class Task(Protocol):
@@ -169,60 +176,6 @@ def learning_rate(cfg: Config, epoch: int, step: int, total_steps: int) -> float
     return t.lr
 
 
-# -- checkpoints ---------------------------------------------------------------------------------
-def save_checkpoint(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` as an ``.npz`` atomically (temporary file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        # cast: mypy would match ``**arrays`` against savez's ``allow_pickle: bool`` keyword too
-        np.savez(f, **cast(dict[str, Any], arrays))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-def load_checkpoint(path: Path) -> dict[str, np.ndarray]:
-    """Read a checkpoint without pickle; refuse unreadable, truncated or object-bearing files."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint to resume from")
-    try:
-        data = path.read_bytes()
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise CheckpointError(f"{path}: holds pickled objects; refusing to load it") from None
-        raise CheckpointError(f"{path}: unreadable checkpoint ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({e})") from None
-
-
-def _check_against(
-    saved: dict[str, np.ndarray], expected: dict[str, np.ndarray], path: Path, prefix: str
-) -> None:
-    # overflow counters ("overflow/<site>") appear as sites are first used: not part of the match
-    names = {
-        k[len(prefix) :]
-        for k in saved
-        if k.startswith(prefix) and not k.startswith(prefix + "overflow/")
-    }
-    expected = {k: v for k, v in expected.items() if not k.startswith("overflow/")}
-    if names != set(expected):
-        missing = sorted(set(expected) - names)
-        extra = sorted(names - set(expected))
-        raise CheckpointError(
-            f"{path}: arrays do not match the config (missing {missing[:3]}, "
-            f"unexpected {extra[:3]})"
-        )
-    for name, ref in expected.items():
-        got = saved[prefix + name]
-        if got.shape != ref.shape or got.dtype != ref.dtype:
-            raise CheckpointError(
-                f"{path}: array {name!r} is {got.dtype}{list(got.shape)}, "
-                f"the config needs {ref.dtype}{list(ref.shape)}"
-            )
-
-
 # -- the trainer ---------------------------------------------------------------------------------
 class Trainer:
     """Drive ``method`` on ``task`` under ``cfg.train``; see the module docstring for outputs."""
@@ -245,13 +198,20 @@ class Trainer:
         self.step = 0
         self.wall = 0.0
         self.ref_loss = float("nan")
-        self.best: float | None = None
+        self.best: float | None = None  # over end-of-epoch evaluations only
+        self.running: list[float] = []  # losses since the last train line (checkpointed)
         self.last_eval: dict[str, float] = {}
+        self.begun = False  # begin() wrote the first consistent state
+        self._logged_eval_at = -1  # the step of an eval line that survived a resume's truncation
 
     # paths
     @property
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.npz"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out / "metrics.jsonl"
 
     def _trainer_state(self) -> dict[str, np.ndarray]:
         return {
@@ -260,21 +220,53 @@ class Trainer:
             "wall": np.array(self.wall, np.float64),
             "ref_loss": np.array(self.ref_loss, np.float64),
             "best": np.array(np.nan if self.best is None else self.best, np.float64),
+            "running": np.array(self.running, np.float64),
         }
 
+    def begin(self) -> None:
+        """Write the first consistent state of a fresh run into ``out``: ``config.toml``, an
+        empty ``metrics.jsonl`` and the step-0 checkpoint (a run directory is resumable from the
+        moment it exists; :func:`.session.run_training` builds it in a staging directory)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.out / "config.toml", self.cfg.to_toml())
+        write_text_atomic(self.metrics_path, "")
+        self.save()
+        self.begun = True
+
     def save(self) -> None:
-        """Atomically write the checkpoint of the current state."""
-        arrays = {f"method/{k}": v for k, v in self.method.state().items()}
+        """Atomically write the checkpoint of the current state, after the metrics it covers.
+
+        Raises
+        ------
+        TrainingDiverged
+            A parameter or optimiser array is not finite: the last good checkpoint stays.
+        """
+        state = self.method.state()
+        self._check_finite(state)
+        arrays = {f"method/{k}": v for k, v in state.items()}
         arrays.update({f"trainer/{k}": v for k, v in self._trainer_state().items()})
         arrays["meta/config"] = np.frombuffer(self.cfg.to_json().encode(), dtype=np.uint8)
+        if self.metrics_path.is_file():  # the lines up to this step reach the disk first
+            with open(self.metrics_path, "rb+") as f:
+                os.fsync(f.fileno())
         save_checkpoint(self.checkpoint_path, arrays)
+
+    def _check_finite(self, state: dict[str, np.ndarray]) -> None:
+        for name, v in state.items():
+            if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
+                raise TrainingDiverged(
+                    f"train: {name} holds non-finite values at step {self.step}; stopped "
+                    f"(last good checkpoint: {self.checkpoint_path})"
+                )
 
     def restore(self) -> None:
         """Load the checkpoint in ``out`` (validated against this config) and its counters."""
         path = self.checkpoint_path
         saved = load_checkpoint(path)
-        _check_against(saved, self.method.state(), path, "method/")
-        _check_against(saved, self._trainer_state(), path, "trainer/")
+        # checkpoints written before the loss window was saved: resume with an empty window
+        saved.setdefault("trainer/running", np.zeros(0, np.float64))
+        check_against(saved, self.method.state(), path, "method/")
+        check_against(saved, self._trainer_state(), path, "trainer/", ragged=("running",))
         self.method.load_state({k[7:]: v for k, v in saved.items() if k.startswith("method/")})
         self.epoch = int(saved["trainer/epoch"])
         self.step = int(saved["trainer/step"])
@@ -282,35 +274,62 @@ class Trainer:
         self.ref_loss = float(saved["trainer/ref_loss"])
         best = float(saved["trainer/best"])
         self.best = None if math.isnan(best) else best
+        self.running = [float(v) for v in saved["trainer/running"]]
+        if self.epoch > self.cfg.train.epochs:
+            raise FotrainError(
+                f"--epochs: {self.cfg.train.epochs} is fewer than the {self.epoch} epochs "
+                "the run has done (--epochs only extends a run)"
+            )
         self._truncate_metrics()
+        self.begun = True
 
     def _truncate_metrics(self) -> None:
-        """Drop metric lines written after the checkpoint (they will be written again)."""
-        path = self.out / "metrics.jsonl"
-        if not path.is_file():
-            return
+        """Drop the metric lines the checkpoint does not cover (the run writes them again).
+
+        Kept: lines of earlier steps, the train line of the checkpoint's step, and an eval line
+        of that step if the checkpoint followed it: an end-of-epoch evaluation (its epoch was
+        counted before the save) or the evaluation where a run stopped inside an epoch
+        (``max_steps``; kept as the record of that stop, it never counts toward ``best``).
+        Dropped: later lines, a partial line, and an end-of-epoch evaluation the checkpoint
+        precedes (the run makes it again).
+        """
+        per_epoch = self.task.steps_per_epoch(self.cfg.train.batch_size)
+        inside = self.step % per_epoch != 0  # the checkpoint's step is inside an epoch
         keep = [
-            line
-            for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= self.step
+            r
+            for r in read_metrics(self.metrics_path)
+            if r.get("step", 0) < self.step
+            or (
+                r.get("step", 0) == self.step
+                and (r.get("kind") != "eval" or inside or r.get("epoch", 0) < self.epoch)
+            )
         ]
-        path.write_text("".join(line + "\n" for line in keep))
+        if any(r.get("kind") == "eval" and r.get("step") == self.step for r in keep):
+            self._logged_eval_at = self.step
+        write_text_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     def _metric(self, record: dict[str, Any]) -> None:
-        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+
+    def _last_lr(self, per_epoch: int, horizon: int) -> float:
+        """The learning rate of the last step taken (a function of the step alone, so an
+        evaluation logs the same value whether or not the process was restarted before it)."""
+        if not self.step:
+            return self.cfg.train.lr
+        return learning_rate(self.cfg, (self.step - 1) // per_epoch, self.step - 1, horizon)
 
     def run(self, *, resume: bool = False) -> dict[str, Any]:
         """Train to ``cfg.train.epochs`` (or ``max_steps``); return the summary dict."""
         from tqdm import tqdm
 
         t = self.cfg.train
-        self.out.mkdir(parents=True, exist_ok=True)
         if resume:
             self.restore()
-        else:
-            (self.out / "metrics.jsonl").write_text("")
-        (self.out / "config.toml").write_text(self.cfg.to_toml())
+            (self.out / "summary.json").unlink(missing_ok=True)  # unfinished again until the end
+            write_text_atomic(self.out / "config.toml", self.cfg.to_toml())
+        elif not self.begun:
+            self.begin()
         per_epoch = self.task.steps_per_epoch(t.batch_size)
         horizon = per_epoch * (t.schedule_epochs or t.epochs)  # the lr schedule's length
         total = per_epoch * t.epochs
@@ -324,54 +343,64 @@ class Trainer:
             unit="step",
             dynamic_ncols=True,
         )
-        running: list[float] = []
-        stopped = self.step >= total
         try:
-            while not stopped and self.epoch < t.epochs:
+            while self.epoch < t.epochs:
                 t0 = time.perf_counter()
                 skip = self.step - self.epoch * per_epoch  # resuming inside an epoch
-                for i, (x, y) in enumerate(self.task.batches(self.epoch, t.batch_size, t.seed)):
-                    if i < skip:
-                        continue
-                    lr = learning_rate(self.cfg, self.epoch, self.step, horizon)
-                    m = self.method.train_step(x, y, step=self.step, epoch=self.epoch, lr=lr)
-                    loss = float(m["loss"])
-                    self._guard(loss)
-                    self.step += 1
-                    running.append(loss)
-                    bar.update(1)
-                    if self.step % t.log_every == 0:
-                        avg = float(np.mean(running))
-                        running.clear()
-                        bar.set_postfix(loss=f"{avg:.4f}", lr=f"{lr:.2g}")
-                        self._metric(
-                            {
-                                "kind": "train",
-                                "epoch": self.epoch,
-                                "step": self.step,
-                                "loss": avg,
-                                "lr": lr,
-                                **{k: v for k, v in m.items() if k != "loss"},
-                            }
-                        )
-                    if t.checkpoint_every and self.step % t.checkpoint_every == 0:
-                        self.wall += time.perf_counter() - t0
-                        t0 = time.perf_counter()
-                        self.save()
+                if skip < per_epoch:
                     if self.step >= total:
-                        stopped = True
-                        break
+                        break  # stopped inside this epoch (max_steps): nothing left to do
+                    self._train_epoch(skip, per_epoch, horizon, total, bar, t0)
+                    t0 = time.perf_counter()
                 self.wall += time.perf_counter() - t0
                 finished_epoch = self.step >= (self.epoch + 1) * per_epoch
-                self._evaluate(lr if self.step else t.lr)
+                self._evaluate(self._last_lr(per_epoch, horizon), count=finished_epoch)
                 if finished_epoch:
                     self.epoch += 1
                 self.save()
+                if self.step >= total:
+                    break
         finally:
             bar.close()
-        if not self.last_eval:  # resumed a run that had already finished: report it again
-            self._evaluate(learning_rate(self.cfg, self.epoch, self.step, horizon))
+        if not self.last_eval:  # resumed a run that had already stopped: report it again
+            lr = self._last_lr(per_epoch, horizon)
+            self._evaluate(lr, count=False, write=self._logged_eval_at != self.step)
         return self._summary()
+
+    def _train_epoch(self, skip: int, per_epoch: int, horizon: int, total: int, bar, t0) -> None:
+        """The steps of the current epoch from batch ``skip`` on, up to ``total`` steps."""
+        t = self.cfg.train
+        for i, (x, y) in enumerate(self.task.batches(self.epoch, t.batch_size, t.seed)):
+            if i < skip:
+                continue
+            lr = learning_rate(self.cfg, self.epoch, self.step, horizon)
+            m = self.method.train_step(x, y, step=self.step, epoch=self.epoch, lr=lr)
+            loss = float(m["loss"])
+            self._guard(loss)
+            self.step += 1
+            self.running.append(loss)
+            bar.update(1)
+            if self.step % t.log_every == 0:
+                avg = float(np.mean(self.running))
+                self.running.clear()
+                bar.set_postfix(loss=f"{avg:.4f}", lr=f"{lr:.2g}")
+                self._metric(
+                    {
+                        "kind": "train",
+                        "epoch": self.epoch,
+                        "step": self.step,
+                        "loss": avg,
+                        "lr": lr,
+                        **{k: v for k, v in m.items() if k != "loss"},
+                    }
+                )
+            if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                self.wall += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                self.save()
+            if self.step >= total:
+                break
+        self.wall += time.perf_counter() - t0
 
     def _guard(self, loss: float) -> None:
         t = self.cfg.train
@@ -389,41 +418,53 @@ class Trainer:
                 f" stopped (last good checkpoint: {self.checkpoint_path})"
             )
 
-    def _evaluate(self, lr: float) -> None:
+    def _better(self, a: float, b: float | None) -> bool:
+        """Whether headline value ``a`` beats ``b`` (accuracy: higher; errors: lower)."""
+        if b is None:
+            return True
+        return a > b if "accuracy" in next(iter(self.last_eval)) else a < b
+
+    def _evaluate(self, lr: float, *, count: bool, write: bool = True) -> None:
+        """Evaluate; ``count``: an end-of-epoch evaluation, the only kind ``best`` tracks (so it
+        does not depend on where a run was interrupted); ``write``: log the eval line."""
         t0 = time.perf_counter()
         metrics = self.task.evaluate(self.method, self.cfg.train.eval_batch)
         self.wall += time.perf_counter() - t0
         self.last_eval = metrics
         head = next(iter(metrics.values()))
-        better = (lambda a, b: a > b) if "accuracy" in next(iter(metrics)) else (lambda a, b: a < b)
-        if self.best is None or better(head, self.best):
+        if count and self._better(head, self.best):
             self.best = head
         self.log(
             f"epoch {self.epoch} step {self.step}: "
             + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
         )
-        self._metric(
-            {
-                "kind": "eval",
-                "epoch": self.epoch,
-                "step": self.step,
-                "lr": lr,
-                "forward_passes": self.method.forward_passes,
-                "wall_s": self.wall,
-                **metrics,
-            }
-        )
+        if write:
+            self._metric(
+                {
+                    "kind": "eval",
+                    "epoch": self.epoch,
+                    "step": self.step,
+                    "lr": lr,
+                    "forward_passes": self.method.forward_passes,
+                    "wall_s": self.wall,
+                    **metrics,
+                }
+            )
 
     def _summary(self) -> dict[str, Any]:
         t = self.cfg.train
         key = next(iter(self.last_eval), "test_accuracy")
+        final = self.last_eval.get(key)
+        # best over the end-of-epoch evaluations and the final one: the same for a run however
+        # often it was interrupted and resumed
+        best = final if final is not None and self._better(final, self.best) else self.best
         s: dict[str, Any] = {
             "task": t.task,
             "method": t.method,
             "numerics": t.numerics,
             "config": self.cfg.name,
-            key: self.last_eval.get(key),
-            f"best_{key}": self.best,
+            key: final,
+            f"best_{key}": best,
             "train_forward_passes": self.method.forward_passes,
             "params": self.method.params,
             "wall_s": self.wall,
@@ -433,7 +474,5 @@ class Trainer:
             **self.last_eval,
         }
         s.update(self.method.summary())
-        tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(s, indent=2) + "\n")
-        tmp.replace(self.out / "summary.json")
+        write_text_atomic(self.out / "summary.json", json.dumps(s, indent=2) + "\n")
         return s

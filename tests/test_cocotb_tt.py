@@ -81,6 +81,16 @@ def test_random_engine(seed, tmp_path):
     assert rep["words"] == 2 * batch * case.cfg.out_features
 
 
+def test_fast_mode_issues_counted_by_the_rtl(tmp_path):
+    """Fast mode skips quiet issue cycles unsampled; the issue count still comes from the
+    RTL's counter and matches the hand count, not the model's credit."""
+    case = next(c for c in ci_cases() if c.name == "ci_rnd_sat_bias")
+    batch = case.x.shape[0]
+    rep = run_engine(case.cfg, tmp_path, batch=batch, batches=2, seed=3, fast=True)
+    check(rep, case.cfg, batch=batch, batches=2, fast=True)
+    assert rep["skipped_cycles"] > 0 and rep["sampled_issues"] < rep["issues"]
+
+
 def test_checker_bites_on_one_flipped_bit(tmp_path):
     case = random_case(np.random.default_rng(99), max_io=16, max_macs=200, max_batch=4)
     with pytest.raises(AssertionError, match="failed"):

@@ -5,6 +5,10 @@ bounded so one case stays cheap), formats (8..24-bit weight and act, every round
 mode, ``acc`` just wide enough), lanes (1..16), batch, codes of random magnitude (so that some
 tensors saturate and others exercise rounding), optional bias, and idle/stall patterns, all from
 one ``np.random.Generator``. :func:`edge_cases` lists the fixed corner cases.
+:func:`ci_cases` lists the fixed cases of the cocotb CI tier: together they use every rounding
+mode (TRN, RND, RND_CONV) with and without a bias and every overflow mode (WRAP, SAT,
+SAT_SYM), with formats whose few fraction bits make rounding ties and overflows common, so a
+mutant of any of these (or of the bias alignment) changes some output word.
 """
 
 import math
@@ -17,7 +21,7 @@ from fotrain.sw.config import Config, FormatConfig, HardwareConfig, LayerConfig
 from fotrain.sw.qformat import Overflow, QFormat, Rounding
 from fotrain.sw.tt import tt_core_shapes
 
-__all__ = ["TTCase", "edge_cases", "random_case", "random_codes"]
+__all__ = ["TTCase", "ci_cases", "edge_cases", "random_case", "random_codes"]
 
 
 @dataclass
@@ -159,4 +163,120 @@ def edge_cases() -> list[TTCase]:
         _case("one_lane", [2, 3], [3, 2], [1, 2, 1], f16, 1, 2, ramp),
         _case("lanes_gt_batch", [2, 2], [2, 2], [1, 2, 1], f16, 16, 3, ramp),
         _case("all_ones", [1, 1], [1, 1], [1, 1, 1], f8, 2, 3, ramp, bias=True),
+    ]
+
+
+def _ci(
+    name, ins, outs, ranks, act, *, bias, lanes, batch, seed, idle=None, stall=None, relu=False
+):
+    layer = LayerConfig(
+        math.prod(ins),
+        math.prod(outs),
+        in_modes=tuple(ins),
+        out_modes=tuple(outs),
+        ranks=tuple(ranks),
+        bias=bias,
+        activation="relu" if relu else "none",
+    )
+    # 3 weight fraction bits: the requantizer drops 3 bits, so a tie is 1 word in 8
+    weight = QFormat(10, 3, rounding="RND", overflow="SAT")
+    need = FormatConfig(weight=weight, act=act, acc=QFormat(60, act.frac + 3)).acc_bits_needed(
+        max(layer.contraction_lengths), bias
+    )
+    fmts = FormatConfig(weight=weight, act=act, acc=QFormat(need, act.frac + 3))
+    cfg = Config(name=name, layers=(layer,), formats=fmts, hardware=HardwareConfig(lanes=lanes))
+    rng = np.random.default_rng(seed)
+    cores = [random_codes(rng, weight, sh) for sh in tt_core_shapes(ins, outs, ranks)]
+    x = random_codes(rng, act, (batch, layer.in_features))
+    b = random_codes(rng, act, layer.out_features) if bias else None
+    return TTCase(name, cfg, cores, x, b, idle, stall, meta={"seed": seed})
+
+
+def ci_cases() -> list[TTCase]:
+    """The cocotb CI tier: each rounding mode with and without a bias, each overflow mode.
+
+    ``meta["seed"]`` is the cocotb seed of the bench run (cocotb combines it with the test's
+    name into the seed the bench draws its data from); each was picked so that every mutant
+    of tests/test_cocotb_mutants.py that touches the case changes some of its output words,
+    not only the first case the mutation test reaches. ``cores``/``x``/``bias`` are drawn from
+    the same seed for the Amaranth-simulator tier.
+    """
+
+    def act(w, f, r, o):
+        return QFormat(w, f, rounding=r, overflow=o)
+
+    return [
+        _ci(
+            "ci_trn_wrap_bias",
+            [2, 3],
+            [3, 2],
+            [1, 3, 1],
+            act(10, 2, "TRN", "WRAP"),
+            bias=True,
+            lanes=3,
+            batch=7,
+            seed=39,
+            idle=(1, 0),
+            relu=True,
+        ),
+        _ci(
+            "ci_trn_sat",
+            [4, 2],
+            [2, 3],
+            [1, 2, 1],
+            act(12, 4, "TRN", "SAT"),
+            bias=False,
+            lanes=2,
+            batch=5,
+            seed=28,
+            stall=(0, 0, 1),
+        ),
+        _ci(
+            "ci_rnd_sat_bias",
+            [2, 2, 2],
+            [2, 2, 2],
+            [1, 2, 2, 1],
+            act(10, 3, "RND", "SAT"),
+            bias=True,
+            lanes=4,
+            batch=6,
+            seed=32,
+            idle=(0, 0, 1),
+            stall=(1, 0),
+        ),
+        _ci(
+            "ci_rnd_wrap",
+            [3, 2],
+            [2, 2],
+            [1, 2, 1],
+            act(9, 2, "RND", "WRAP"),
+            bias=False,
+            lanes=2,
+            batch=4,
+            seed=20,
+        ),
+        _ci(
+            "ci_conv_satsym_bias",
+            [2, 3],
+            [2, 3],
+            [1, 2, 1],
+            act(8, 2, "RND_CONV", "SAT_SYM"),
+            bias=True,
+            lanes=3,
+            batch=6,
+            seed=18,
+            stall=(1, 1, 0),
+        ),
+        _ci(
+            "ci_conv_wrap",
+            [3, 3],
+            [2, 2],
+            [1, 3, 1],
+            act(10, 3, "RND_CONV", "WRAP"),
+            bias=False,
+            lanes=4,
+            batch=5,
+            seed=14,
+            idle=(0, 1),
+        ),
     ]

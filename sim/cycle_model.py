@@ -17,13 +17,23 @@ machine (no data, no Amaranth). Per cycle, given the inputs ``w.valid``, ``x.val
   when ``~y.valid | y.ready``.
 
 The checker compares every one of these signals every cycle; a single differing cycle fails.
+
+The constants (issue cycles per core, buffer parity, weight entries, ``FLUSH_CYCLES``) are
+derived here from the layer config alone, not taken from :mod:`fotrain.hw.plan`: the RTL is
+built from the plan, so a model sharing the plan's numbers would agree with a wrong plan.
 """
 
+import math
 from dataclasses import dataclass
 
-from fotrain.hw.plan import FLUSH_CYCLES, EnginePlan
+from fotrain.sw.config import Config, LayerConfig
 
-__all__ = ["CycleOutputs", "EngineCycleModel"]
+__all__ = ["FLUSH_CYCLES", "CycleOutputs", "EngineCycleModel", "core_issues"]
+
+#: Cycles from a core's last MAC issue to the cycle after its last buffer write: one register
+#: each for the read address, the RAM output, the operands, the product, the accumulator, the
+#: rounding and the saturation (the engine's documented MAC pipeline).
+FLUSH_CYCLES = 7
 
 _WAIT, _ISSUE, _FLUSH = 0, 1, 2
 
@@ -41,12 +51,37 @@ class CycleOutputs:
     busy: int
 
 
-class EngineCycleModel:
-    """Step once per clock; :meth:`outputs` is valid before each :meth:`step`."""
+def core_issues(layer: LayerConfig) -> list[int]:
+    """MAC issue cycles per group of each core: ``K M R`` with ``K = r_{k-1} n_k``,
+    ``M = m_k r_k`` and ``R = prod(m_<k) prod(n_>k)`` (the columns of the running tensor)."""
+    ins, outs, ranks = layer.in_modes, layer.out_modes, layer.ranks
+    return [
+        ranks[k] * ins[k] * outs[k] * ranks[k + 1] * math.prod(outs[:k]) * math.prod(ins[k + 1 :])
+        for k in range(len(ins))
+    ]
 
-    def __init__(self, plan: EnginePlan):
-        self.plan = plan
-        self.n_wtot = plan.weight_entries + (plan.n_out if plan.bias else 0)
+
+class EngineCycleModel:
+    """Step once per clock; :meth:`outputs` is valid before each :meth:`step`.
+
+    Built from ``cfg.layers[layer]`` and ``cfg.hardware.lanes``; an
+    :class:`~fotrain.hw.plan.EnginePlan` is accepted too, of which only the layer config and
+    the lane count are read.
+    """
+
+    def __init__(self, source, layer: int = 0):
+        if isinstance(source, Config):
+            lc, lanes = source.layers[layer], source.hardware.lanes
+        else:  # a plan: its config values only, none of its derived numbers
+            lc, lanes = source.layer, source.cfg.hardware.lanes
+        ins, outs, ranks = lc.in_modes, lc.out_modes, lc.ranks
+        self.n_in, self.n_out = math.prod(ins), math.prod(outs)
+        self.lanes, self.n_cores = lanes, len(ins)
+        self.issues_per_core = core_issues(lc)
+        # cores write P0, P1, P0, ... in turn; the last one writes the buffer the drain reads
+        self.y_writers = [k % 2 == (self.n_cores - 1) % 2 for k in range(self.n_cores)]
+        weights = sum(ranks[k] * ins[k] * outs[k] * ranks[k + 1] for k in range(self.n_cores))
+        self.n_wtot = weights + (self.n_out if lc.bias else 0)
         self.st, self.core, self.fcnt, self.remaining = _WAIT, 0, 0, 0
         self.x_full, self.w_addr, self.x_j, self.x_l = 0, 0, 0, 0
         self.ld_lanes, self.ld_last, self.c_lanes, self.c_last = 0, 0, 0, 0
@@ -58,7 +93,7 @@ class EngineCycleModel:
         self.issues = 0
 
     def _ok(self, k: int) -> bool:
-        return not (self.plan.cores[k].dst == self.plan.y_buffer and self.d_busy)
+        return not (self.y_writers[k] and self.d_busy)
 
     def outputs(self) -> CycleOutputs:
         """The engine's outputs in the current cycle."""
@@ -105,15 +140,14 @@ class EngineCycleModel:
         self, *, w_valid: int = 0, x_valid: int = 0, x_last: int = 0, y_ready: int = 0
     ) -> CycleOutputs:
         """Advance one clock edge; return the outputs that held during the cycle."""
-        p = self.plan
         out = self.outputs()
         nxt: dict[str, int] = {}  # register updates, applied together at the edge
         if w_valid and out.w_ready:
             nxt["w_addr"] = (self.w_addr + 1) % self.n_wtot
         if x_valid and out.x_ready:
-            if self.x_j == p.n_in - 1:
+            if self.x_j == self.n_in - 1:
                 nxt["x_j"] = 0
-                if self.x_l == p.lanes - 1 or x_last:
+                if self.x_l == self.lanes - 1 or x_last:
                     nxt.update(x_full=1, ld_lanes=self.x_l + 1, ld_last=int(bool(x_last)), x_l=0)
                 else:
                     nxt["x_l"] = self.x_l + 1
@@ -124,7 +158,7 @@ class EngineCycleModel:
             k = self.core
             go = self._ok(k) and (k != 0 or (self.x_full and self.w_addr == 0))
             if go:
-                nxt.update(st=_ISSUE, remaining=p.cores[k].issues)
+                nxt.update(st=_ISSUE, remaining=self.issues_per_core[k])
                 if k == 0:
                     nxt.update(c_lanes=self.ld_lanes, c_last=self.ld_last)
         elif self.st == _ISSUE:
@@ -138,7 +172,7 @@ class EngineCycleModel:
                 nxt["st"] = _WAIT
                 if self.core == 0:
                     nxt["x_full"] = 0
-                if self.core == p.n_cores - 1:
+                if self.core == self.n_cores - 1:
                     nxt["core"] = 0
                     drain_start = True
                 else:
@@ -153,9 +187,9 @@ class EngineCycleModel:
                 q_last=self.d1_last,
             )
             if self.d_active:
-                fin = self.d_l == self.d_lanes - 1 and self.d_i == p.n_out - 1
+                fin = self.d_l == self.d_lanes - 1 and self.d_i == self.n_out - 1
                 nxt.update(d1_valid=1, d1_fin=int(fin), d1_last=int(fin and self.d_last))
-                if self.d_i == p.n_out - 1:
+                if self.d_i == self.n_out - 1:
                     nxt["d_i"] = 0
                     if self.d_l == self.d_lanes - 1:
                         nxt["d_active"] = 0

@@ -5,12 +5,10 @@ import json
 import pytest
 
 from fotrain.hw.perturb import PerturbGen
-from fotrain.sim.cocotb_runner import run_cocotb, simulator, simulator_available
+from fotrain.sim.cocotb_runner import run_cocotb, simulator_available, simulator_problem
 from fotrain.sw.config import Config, HardwareConfig
 
-pytestmark = pytest.mark.skipif(
-    not simulator_available(), reason=f"simulator {simulator()!r} is not installed"
-)
+pytestmark = pytest.mark.skipif(not simulator_available(), reason=str(simulator_problem()))
 
 
 def run_perturb(

@@ -1,19 +1,21 @@
 """cocotb tier of the TT engine: Verilog through the one bridge, Icarus by default (SIM=verilator
-optional); every y word vs the golden model and every cycle vs the cycle model."""
+optional); every y word vs the golden model and every cycle vs the cycle model. The CI tier is
+the fixed ``ci_cases`` (every rounding mode, bias on and off, every overflow mode; mutants of
+each fail it, see tests/test_cocotb_mutants.py) plus a few random cases."""
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from fotrain.hw.tt import TTEngine
-from fotrain.sim.cases import random_case
-from fotrain.sim.cocotb_runner import run_cocotb, simulator, simulator_available
+from fotrain.sim.cases import ci_cases, random_case
+from fotrain.sim.cocotb_runner import run_cocotb, simulator_available, simulator_problem
+from fotrain.sim.probes import IssueCounted
 from fotrain.sw.config import load_config
 
-pytestmark = pytest.mark.skipif(
-    not simulator_available(), reason=f"simulator {simulator()!r} is not installed"
-)
+pytestmark = pytest.mark.skipif(not simulator_available(), reason=str(simulator_problem()))
 
 
 def run_engine(
@@ -29,7 +31,7 @@ def run_engine(
         "TB_INJECT_ERROR": "1" if inject else "0",
     }
     return run_cocotb(
-        TTEngine(cfg),
+        IssueCounted(TTEngine(cfg)),
         top="tt_engine",
         test_module="fotrain.sim.tb.tb_engine",
         build_dir=build_dir,
@@ -38,9 +40,33 @@ def run_engine(
     )
 
 
-def check(rep):
+def check(rep, cfg=None, *, batch=None, batches=1, fast=False):
+    """No word or cycle error; the RTL's issue counter agrees with the cycle model and, given
+    the config, with ``MACs per sample x groups`` counted by hand."""
     assert rep["errors"] == 0 and rep["pending"] == 0 and rep["cycle_errors"] == 0, rep
     assert rep["issues"] == rep["model_issues"]
+    if not fast:  # every cycle was sampled: the bench's own count agrees with the counter
+        assert rep["sampled_issues"] == rep["issues"]
+    if cfg is not None:
+        groups = math.ceil(batch / cfg.hardware.lanes)
+        assert rep["issues"] == cfg.layers[0].macs(1) * groups * batches
+
+
+@pytest.mark.parametrize("case", ci_cases(), ids=lambda c: c.name)
+def test_ci_engine(case, tmp_path):
+    """The CI cases, two back-to-back batches each."""
+    batch = case.x.shape[0]
+    rep = run_engine(
+        case.cfg,
+        tmp_path,
+        batch=batch,
+        batches=2,
+        seed=case.meta["seed"],
+        idle=case.idle,
+        stall=case.stall,
+    )
+    check(rep, case.cfg, batch=batch, batches=2)
+    assert rep["words"] == 2 * batch * case.cfg.out_features
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -51,8 +77,18 @@ def test_random_engine(seed, tmp_path):
     rep = run_engine(
         case.cfg, tmp_path, batch=batch, batches=2, seed=seed, idle=case.idle, stall=case.stall
     )
-    check(rep)
+    check(rep, case.cfg, batch=batch, batches=2)
     assert rep["words"] == 2 * batch * case.cfg.out_features
+
+
+def test_fast_mode_issues_counted_by_the_rtl(tmp_path):
+    """Fast mode skips quiet issue cycles unsampled; the issue count still comes from the
+    RTL's counter and matches the hand count, not the model's credit."""
+    case = next(c for c in ci_cases() if c.name == "ci_rnd_sat_bias")
+    batch = case.x.shape[0]
+    rep = run_engine(case.cfg, tmp_path, batch=batch, batches=2, seed=3, fast=True)
+    check(rep, case.cfg, batch=batch, batches=2, fast=True)
+    assert rep["skipped_cycles"] > 0 and rep["sampled_issues"] < rep["issues"]
 
 
 def test_checker_bites_on_one_flipped_bit(tmp_path):
@@ -79,7 +115,7 @@ def test_random_engine_long(seed, tmp_path):
         idle=case.idle,
         stall=case.stall,
     )
-    check(rep)
+    check(rep, case.cfg, batch=batch, batches=batches)
 
 
 @pytest.mark.long
@@ -87,7 +123,8 @@ def test_mnist_layer_cycles(tmp_path):
     """784->256, rank 4, batch 64, L = 8: measured cycles / (MACs / L), every cycle checked."""
     cfg = load_config("tt-layer-784x256")
     rep = run_engine(cfg, tmp_path, batch=64, seed=1, fast=True)
-    check(rep)
+    check(rep, cfg, batch=64, fast=True)
+    assert rep["skipped_cycles"] > 0  # the fast path ran, and the issues were still counted
     assert rep["batch_cycles"] == rep["predicted"]
     ratio = rep["batch_cycles"] / (rep["macs"] / rep["lanes"])
     print(

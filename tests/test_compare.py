@@ -7,9 +7,12 @@ import json
 import pytest
 
 from fotrain.compare import (
+    ACCURACY_TOL,
     DEFAULT_STUDY,
+    L2_FACTOR,
     Entry,
     compare,
+    min_word_lengths,
     parse_bits,
     resolve_default_study,
     scale_config,
@@ -219,3 +222,97 @@ def test_unwritable_out_is_one_line(tmp_path, run_cli):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]
     assert r.stderr.startswith("fotrain: error: --out: cannot write to"), r.stderr
+
+
+# -- the headline: smallest word length within tolerance, on synthetic rows --------------------
+
+
+def _row(bits, metric, *, seed=0, rounding="RND", status="ok", label="m", name="test_accuracy"):
+    """One result row as collect_rows makes it (only the fields the headline reads)."""
+    return {
+        "label": label,
+        "preset": "p",
+        "method": "zo",
+        "numerics": "float" if bits is None else "fixed",
+        "bits": bits,
+        "rounding": "" if bits is None else rounding,
+        "seed": seed,
+        "metric_name": name,
+        "metric": metric,
+        "status": status,
+    }
+
+
+def _floats(*values, **kw):
+    return [_row(None, v, seed=s, **kw) for s, v in enumerate(values)]
+
+
+def _fixed(bits, *values, **kw):
+    return [_row(bits, v, seed=s, **kw) for s, v in enumerate(values)]
+
+
+def test_headline_clear_answer():
+    rows = _floats(90.25, 89.75) + _fixed(8, 70.0, 72.0) + _fixed(12, 89.5, 90.0)
+    rows += _fixed(16, 90.0, 90.5)
+    (h,) = min_word_lengths(rows)
+    assert h["float"] == 90.0 and h["min_bits"] == 12
+    assert h["per_bits"] == {8: 71.0, 12: 89.75, 16: 90.25}
+    assert (h["label"], h["preset"], h["method"], h["rounding"]) == ("m", "p", "zo", "RND")
+    assert h["metric_name"] == "test_accuracy" and h["tolerance"] == f"{ACCURACY_TOL} pt"
+
+
+def test_headline_failed_seed_counts_as_outside():
+    """Seed 1 at 12 bits failed: its mean is not taken over the seed that ran."""
+    rows = _floats(90.0, 90.0) + _fixed(12, 90.0, None, status="ok") + _fixed(16, 90.0, 90.0)
+    rows[3]["status"] = "error"  # 12 bits, seed 1
+    (h,) = min_word_lengths(rows)
+    assert h["per_bits"] == {12: None, 16: 90.0} and h["min_bits"] == 16
+    rows[3].update(status="ok", metric=None)  # finished without a metric: outside too
+    assert min_word_lengths(rows)[0]["min_bits"] == 16
+
+
+def test_headline_tolerance_boundary_is_inside():
+    """Exactly ACCURACY_TOL points below float qualifies; any further below does not."""
+    edge = 90.0 - ACCURACY_TOL
+    (h,) = min_word_lengths(_floats(90.0) + _fixed(8, edge) + _fixed(16, 90.0))
+    assert h["min_bits"] == 8
+    (h,) = min_word_lengths(_floats(90.0) + _fixed(8, edge - 0.125) + _fixed(16, 90.0))
+    assert h["min_bits"] == 16
+
+
+def test_headline_needs_every_longer_word_length_within():
+    """8 bits is within tolerance but 12 is not: the answer is 16, not 8."""
+    rows = _floats(90.0) + _fixed(8, 90.0) + _fixed(12, 80.0) + _fixed(16, 90.0)
+    assert min_word_lengths(rows)[0]["min_bits"] == 16
+    rows = _floats(90.0) + _fixed(8, 90.0) + _fixed(12, 90.0) + _fixed(16, 80.0)
+    assert min_word_lengths(rows)[0]["min_bits"] is None  # the longest is out: none qualifies
+
+
+def test_headline_pinn_rel_l2_factor():
+    """Lower is better for rel_l2: within L2_FACTOR times float, the boundary inside."""
+    kw = {"name": "rel_l2"}
+    ref = 0.125
+    rows = _floats(ref, ref, **kw) + _fixed(8, 0.5, 0.25, **kw)
+    rows += _fixed(12, L2_FACTOR * ref, L2_FACTOR * ref, **kw) + _fixed(16, 0.125, 0.25, **kw)
+    (h,) = min_word_lengths(rows)
+    assert h["float"] == ref and h["per_bits"] == {8: 0.375, 12: 0.25, 16: 0.1875}
+    assert h["min_bits"] == 12 and h["tolerance"] == f"{L2_FACTOR:g}x"
+    rows = _floats(ref, **kw) + _fixed(12, L2_FACTOR * ref + 1e-9, **kw)
+    assert min_word_lengths(rows)[0]["min_bits"] is None
+
+
+def test_headline_per_label_and_rounding():
+    rows = _floats(90.0) + _fixed(8, 90.0) + _fixed(16, 90.0)
+    rows += _fixed(8, 60.0, rounding="TRN") + _fixed(16, 90.0, rounding="TRN")
+    rows += _floats(0.125, label="pinn", name="rel_l2") + _fixed(
+        8, 1.0, label="pinn", name="rel_l2"
+    )
+    got = {(h["label"], h["rounding"]): h["min_bits"] for h in min_word_lengths(rows)}
+    assert got == {("m", "RND"): 8, ("m", "TRN"): 16, ("pinn", "RND"): None}
+
+
+def test_headline_without_a_float_reference():
+    """No finished float run: nothing can be within tolerance of it."""
+    rows = _floats(90.0, status="error") + _fixed(8, 90.0) + _fixed(16, 90.0)
+    (h,) = min_word_lengths(rows)
+    assert h["float"] is None and h["min_bits"] is None

@@ -7,7 +7,7 @@ from numpy.testing import assert_array_equal
 
 from fotrain.hw.plan import make_plan
 from fotrain.hw.tt import TTEngine
-from fotrain.sim.cases import TTCase, edge_cases, random_case
+from fotrain.sim.cases import TTCase, ci_cases, edge_cases, random_case
 from fotrain.sim.cycle_model import EngineCycleModel
 from fotrain.sim.run import engine_config, rtl_tt_forward, rtl_tt_lockstep, rtl_tt_run
 from fotrain.sw.config import Config, load_config
@@ -49,6 +49,14 @@ def test_edge_cases(case):
     assert_array_equal(r.y, golden(case))
 
 
+@pytest.mark.parametrize("case", ci_cases(), ids=lambda c: c.name)
+def test_ci_cases(case):
+    """The cocotb CI cases (every rounding and overflow mode, bias on and off) here too."""
+    r = lockstep(case)
+    assert r.mismatches == []
+    assert_array_equal(r.y, golden(case))
+
+
 def test_twin_is_one_comparison():
     case = edge_cases()[3]
     assert_array_equal(
@@ -71,6 +79,43 @@ def test_cycle_formula_matches_rtl_without_stalls(lanes, batch):
     assert plan.overlap_ok()
     assert run.cycles == plan.batch_cycles(batch)
     assert run.issue_cycles == plan.macs_per_sample * -(-batch // lanes)
+
+
+def test_cycle_model_constants_by_hand():
+    """The cycle model derives its numbers from the config alone (not from hw.plan, which the
+    RTL is built from); here they are pinned to counts worked out by hand for the MNIST layer,
+    [4,7,7,4] -> [4,4,4,4], ranks 1,4,4,4,1, no bias, L = 8."""
+    import fotrain.sim.cycle_model as cm
+
+    cfg = load_config("tt-layer-784x256")
+    model = EngineCycleModel(cfg)
+    # K M R per core, K = r0 n, M = m r1, R = prod(m before) prod(n after)
+    assert model.issues_per_core == [
+        4 * 16 * (7 * 7 * 4),
+        28 * 16 * (4 * 7 * 4),
+        28 * 16 * (4 * 4 * 4),
+        16 * 4 * (4 * 4 * 4),
+    ]
+    assert sum(model.issues_per_core) * 64 == 6_111_232  # MACs of a batch of 64
+    assert model.n_wtot == 1024  # core entries; no bias words
+    assert (model.n_in, model.n_out, model.lanes, model.n_cores) == (784, 256, 8, 4)
+    assert model.y_writers == [False, True, False, True]  # P0, P1, P0, P1: P1 is drained
+    # read address, RAM output, operands, product, accumulator, rounding, saturation
+    assert cm.FLUSH_CYCLES == 7
+
+
+def test_cycle_model_and_plan_agree_on_random_layers():
+    """Two derivations of the same numbers, one for the RTL (plan) and one for its checker."""
+    import fotrain.sim.cycle_model as cm
+
+    assert cm.FLUSH_CYCLES == TTEngine.FLUSH_CYCLES
+    for seed in range(50):
+        cfg = random_case(np.random.default_rng(seed), max_io=64, max_macs=3000).cfg
+        plan, model = make_plan(cfg), EngineCycleModel(cfg)
+        assert model.issues_per_core == [c.issues for c in plan.cores]
+        assert model.y_writers == [c.dst == plan.y_buffer for c in plan.cores]
+        assert model.n_wtot == plan.weight_entries + (plan.n_out if plan.bias else 0)
+        assert (model.n_in, model.n_out, model.lanes) == (plan.n_in, plan.n_out, plan.lanes)
 
 
 def model_batch_cycles(plan, batch: int) -> int:

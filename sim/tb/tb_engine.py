@@ -1,13 +1,14 @@
 """cocotb bench of the TT engine: every y word vs ``tt_forward_fixed``, every cycle vs the cycle
 model (run through :func:`fotrain.sim.cocotb_runner.run_cocotb`; the ``tb_`` prefix keeps
-pytest from collecting it).
+pytest from collecting it). The DUT is the engine wrapped in
+:class:`fotrain.sim.probes.IssueCounted`: the issue count reported is the RTL's own counter.
 
 Environment: ``FOTRAIN_CFG`` (one-layer :class:`Config` as JSON), ``NUM_SAMPLES`` (batch size,
 default 16), ``NUM_BATCHES`` (back-to-back batches, default 1), ``FOTRAIN_IDLE`` /
 ``FOTRAIN_STALL`` (JSON 0/1 patterns or ``null``), ``FOTRAIN_FAST=1`` (skip the cycles in which
-the cycle model proves that only the MAC counter moves; they are still counted and the state
-after them is checked), ``TB_INJECT_ERROR=1`` (corrupt one expected word: the bench must fail),
-``FOTRAIN_REPORT`` (where the JSON summary goes).
+the cycle model predicts that only the MAC counter moves; the RTL counts its issues during them
+and the state after them is checked), ``TB_INJECT_ERROR=1`` (corrupt one expected word: the
+bench must fail), ``FOTRAIN_REPORT`` (where the JSON summary goes).
 """
 
 import json
@@ -50,7 +51,7 @@ class EngineTB:
         self.y = StreamSink(
             dut, "y", stall=stall, decode=lambda u: (signed(u & amask), (u >> aw) & 1)
         )
-        self.model = EngineCycleModel(self.plan)
+        self.model = EngineCycleModel(cfg)
         self.checker = InOrderChecker("y", dut._log)
         self.x_mon, self.y_mon = StreamMonitor("x"), StreamMonitor("y")
         self.fast = fast
@@ -58,7 +59,7 @@ class EngineTB:
         self.cycle_reports: list[str] = []
         self.cycles = 0
         self.skipped = 0
-        self.rtl_issues = 0
+        self.sampled_issues = 0  # issue cycles seen by the bench (all of them unless fast)
 
     async def reset(self) -> None:
         """Hold ``rst`` for two cycles."""
@@ -96,7 +97,6 @@ class EngineTB:
                 if n:
                     model.skip_issue(n)
                     self.skipped += n
-                    self.rtl_issues += n
                     self.cycles += n
                     await ClockCycles(dut.clk, n)
                     continue
@@ -112,7 +112,7 @@ class EngineTB:
                     if a != b
                 )
                 self._cycle_error(f"cycle {self.cycles}: {diff}")
-            self.rtl_issues += rtl[3]
+            self.sampled_issues += rtl[3]
             self.w.commit(rtl[0])
             sent = self.x.commit(rtl[1])
             if sent is not None:
@@ -171,7 +171,8 @@ async def engine_random(dut):
         "skipped_cycles": tb.skipped,
         "batch_cycles": last_y - first_x + 1,
         "predicted": tb.plan.batch_cycles(batch),
-        "issues": tb.rtl_issues,
+        "issues": read_uint(dut.issue_count),
+        "sampled_issues": tb.sampled_issues,
         "model_issues": tb.model.issues,
         "macs": layer.macs(batch) * batches,
         "lanes": cfg.hardware.lanes,

@@ -15,6 +15,7 @@ def check_fotrain_part(r):
     assert r["forwards_per_step"] == 1 + 2 * 10 * 10 and r["fotrain_s"] > 0
 
 
+@pytest.mark.torch
 def test_bench_zo_with_torch():
     torch = pytest.importorskip(
         "torch", reason="torch is not installed (pip install torch==2.13.0, a CPU build)"

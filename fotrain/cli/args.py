@@ -68,58 +68,26 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a positive integer (shared by every subcommand).
-
-    Parameters
-    ----------
-    text : str
-        The command-line value.
-
-    Returns
-    -------
-    int
-        The value, at least 1.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        Not an integer, or below 1 (argparse reports it as a usage error).
-    """
+def _int_at_least(text: str, lo: int, what: str) -> int:
+    """``text`` as an integer ``>= lo``, else an ``ArgumentTypeError`` naming ``what``."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < lo:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer (shared by every subcommand); a value below 1 or not an
+    integer is an ``argparse.ArgumentTypeError``, which argparse reports as a usage error."""
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def seed_int(text: str) -> int:
-    """argparse type: a random seed, an integer ``>= 0`` (what numpy's generators accept).
-
-    Parameters
-    ----------
-    text : str
-        The command-line value.
-
-    Returns
-    -------
-    int
-        The seed.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        Not an integer, or negative.
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+    """argparse type: a random seed, an integer ``>= 0`` (what numpy's generators accept)."""
+    return _int_at_least(text, 0, "a non-negative integer")
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:

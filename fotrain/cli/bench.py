@@ -32,13 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    """Register ``fotrain bench`` on the main parser's subparsers.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers`` returned.
-    """
+    """Register ``fotrain bench`` on ``sub``, the main parser's subparsers."""
     p = sub.add_parser(
         "bench",
         help="benchmarks that print JSON (not timed tests)",

@@ -153,13 +153,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    """Register ``fotrain compare`` on the main parser's subparsers.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers`` returned.
-    """
+    """Register ``fotrain compare`` on ``sub``, the main parser's subparsers."""
     p = sub.add_parser(
         "compare",
         help="fixed-point vs float training: word-length sweeps",

@@ -19,13 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    """Register ``fotrain demo`` on the main parser's subparsers.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers`` returned.
-    """
+    """Register ``fotrain demo`` on ``sub``, the main parser's subparsers."""
     p = sub.add_parser(
         "demo",
         help="run the main job on built-in data (no download)",

@@ -20,13 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    """Register ``fotrain download`` on the main parser's subparsers.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers`` returned.
-    """
+    """Register ``fotrain download`` on ``sub``, the main parser's subparsers."""
     p = sub.add_parser(
         "download",
         help="fetch MNIST / Fashion-MNIST (MD5-checked) into the cache",

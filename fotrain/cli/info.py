@@ -22,13 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    """Register ``fotrain info`` on the main parser's subparsers.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers`` returned.
-    """
+    """Register ``fotrain info`` on ``sub``, the main parser's subparsers."""
     p = sub.add_parser(
         "info",
         help="parameters, MACs, memory and compression per layer",

@@ -20,13 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    """Register ``fotrain plot`` on the main parser's subparsers.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers`` returned.
-    """
+    """Register ``fotrain plot`` on ``sub``, the main parser's subparsers."""
     p = sub.add_parser(
         "plot",
         help="learning curves of one or more runs (PNG)",

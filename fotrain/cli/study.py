@@ -88,13 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    """Register ``fotrain study`` on the main parser's subparsers.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers`` returned.
-    """
+    """Register ``fotrain study`` on ``sub``, the main parser's subparsers."""
     p = sub.add_parser(
         "study",
         help="measurements with plots (ZO variance, PINN fixed noise)",

@@ -101,13 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    """Register ``fotrain train`` on the main parser's subparsers.
-
-    Parameters
-    ----------
-    sub : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers`` returned.
-    """
+    """Register ``fotrain train`` on ``sub``, the main parser's subparsers."""
     p = sub.add_parser(
         "train",
         help="train a network without backprop (or a reference)",

@@ -227,7 +227,7 @@ class PerturbHarness(wiring.Component):
             Assert(bits.payload == ref, "bits: the beat replays the loaded seed's stream"),
         ]
         rst_seen = Signal(reset_less=True, name="f_rst_seen")
-        with m.If(ResetSignal()):
+        with m.If(ResetSignal() & (beats != 0)):  # a reset mid-stream
             m.d.sync += rst_seen.eq(1)
         waited = Signal(name="f_cover_waited")
         m.d.sync += waited.eq(bits.valid & ~bits.ready & self.load)

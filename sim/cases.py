@@ -81,12 +81,10 @@ def random_case(
         ranks = [1] + [int(v) for v in rng.integers(1, 9, size=d - 1)] + [1]
         if math.prod(ins) > max_io or math.prod(outs) > max_io:
             continue
-        layer = LayerConfig(
-            math.prod(ins),
-            math.prod(outs),
-            in_modes=tuple(ins),
-            out_modes=tuple(outs),
-            ranks=tuple(ranks),
+        layer = LayerConfig.tt(
+            ins,
+            outs,
+            ranks,
             bias=bool(rng.random() < 0.4),
             activation="relu" if rng.random() < 0.2 else "none",
         )
@@ -111,14 +109,7 @@ def random_case(
 
 
 def _case(name, ins, outs, ranks, fmts, lanes, batch, fill, *, bias=False) -> TTCase:
-    layer = LayerConfig(
-        math.prod(ins),
-        math.prod(outs),
-        in_modes=tuple(ins),
-        out_modes=tuple(outs),
-        ranks=tuple(ranks),
-        bias=bias,
-    )
+    layer = LayerConfig.tt(ins, outs, ranks, bias=bias)
     cfg = Config(name=name, layers=(layer,), formats=fmts, hardware=HardwareConfig(lanes=lanes))
     shapes = tt_core_shapes(ins, outs, ranks)
     cores = [fill(fmts.weight, s) for s in shapes]
@@ -169,15 +160,7 @@ def edge_cases() -> list[TTCase]:
 def _ci(
     name, ins, outs, ranks, act, *, bias, lanes, batch, seed, idle=None, stall=None, relu=False
 ):
-    layer = LayerConfig(
-        math.prod(ins),
-        math.prod(outs),
-        in_modes=tuple(ins),
-        out_modes=tuple(outs),
-        ranks=tuple(ranks),
-        bias=bias,
-        activation="relu" if relu else "none",
-    )
+    layer = LayerConfig.tt(ins, outs, ranks, bias=bias, activation="relu" if relu else "none")
     # 3 weight fraction bits: the requantizer drops 3 bits, so a tie is 1 word in 8
     weight = QFormat(10, 3, rounding="RND", overflow="SAT")
     need = FormatConfig(weight=weight, act=act, acc=QFormat(60, act.frac + 3)).acc_bits_needed(

@@ -9,7 +9,6 @@ Contract: ``rtl_tt_forward(cores, x, formats, *, bias=None)`` returns what
 ``assert_array_equal``. ``rtl_tt_run`` also returns the cycle counts.
 """
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,15 +54,7 @@ def engine_config(
         fmts, hw = formats, HardwareConfig()
     if lanes is not None:
         hw = HardwareConfig(**{**hw.to_dict(), "lanes": lanes})
-    layer = LayerConfig(
-        math.prod(ins),
-        math.prod(outs),
-        in_modes=tuple(ins),
-        out_modes=tuple(outs),
-        ranks=tuple(ranks),
-        bias=bias,
-        activation=activation,
-    )
+    layer = LayerConfig.tt(ins, outs, ranks, bias=bias, activation=activation)
     return Config(name="rtl", layers=(layer,), formats=fmts, hardware=hw)
 
 

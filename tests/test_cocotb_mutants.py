@@ -84,32 +84,19 @@ def test_bias_alignment_mutant_fails(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "was,now",
+    "field,was,now",
     [
-        (Rounding.TRN, Rounding.RND),
-        (Rounding.RND, Rounding.RND_CONV),
-        (Rounding.RND_CONV, Rounding.RND),
+        ("rounding", Rounding.TRN, Rounding.RND),
+        ("rounding", Rounding.RND, Rounding.RND_CONV),  # differ only on exact ties
+        ("rounding", Rounding.RND_CONV, Rounding.RND),
+        ("overflow", Overflow.WRAP, Overflow.SAT),
+        ("overflow", Overflow.SAT, Overflow.WRAP),
+        ("overflow", Overflow.SAT_SYM, Overflow.SAT),  # differ only at min_code
     ],
-    ids=lambda r: r.name,
+    ids=lambda v: v if isinstance(v, str) else v.name,
 )
-def test_rounding_mutant_fails(was, now, monkeypatch, tmp_path):
-    """One rounding mode implemented as another (RND vs RND_CONV differ only on exact ties)."""
-    monkeypatch.setattr(mac, "Requantize", requantize_mutant("rounding", was, now))
-    cases = [c for c in ci_cases() if c.cfg.formats.act.rounding is was]
-    assert tier_fails(cases, tmp_path)
-
-
-@pytest.mark.parametrize(
-    "was,now",
-    [
-        (Overflow.WRAP, Overflow.SAT),
-        (Overflow.SAT, Overflow.WRAP),
-        (Overflow.SAT_SYM, Overflow.SAT),
-    ],
-    ids=lambda o: o.name,
-)
-def test_overflow_mutant_fails(was, now, monkeypatch, tmp_path):
-    """One overflow mode implemented as another (SAT_SYM vs SAT differ only at ``min_code``)."""
-    monkeypatch.setattr(mac, "Requantize", requantize_mutant("overflow", was, now))
-    cases = [c for c in ci_cases() if c.cfg.formats.act.overflow is was]
-    assert tier_fails(cases, tmp_path)
+def test_requantize_mutant_fails(field, was, now, monkeypatch, tmp_path):
+    """One rounding or overflow mode implemented as another fails every CI case that uses it."""
+    monkeypatch.setattr(mac, "Requantize", requantize_mutant(field, was, now))
+    cases = [c for c in ci_cases() if getattr(c.cfg.formats.act, field) is was]
+    assert cases and tier_fails(cases, tmp_path)

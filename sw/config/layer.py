@@ -1,6 +1,7 @@
 """``[[layers]]``: one TT-matrix or dense layer (:class:`LayerConfig`) and its derived sizes."""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,27 @@ class LayerConfig:
         if self.kind == "dense":
             return [self.in_features]
         return [s[0] * s[1] for s in self.core_shapes]
+
+    @classmethod
+    def tt(
+        cls,
+        in_modes: Sequence[int],
+        out_modes: Sequence[int],
+        ranks: Sequence[int],
+        *,
+        bias: bool = False,
+        activation: str = "none",
+    ) -> "LayerConfig":
+        """A TT layer whose feature counts are the products of its modes."""
+        return cls(
+            math.prod(in_modes),
+            math.prod(out_modes),
+            in_modes=tuple(in_modes),
+            out_modes=tuple(out_modes),
+            ranks=tuple(ranks),
+            bias=bias,
+            activation=activation,
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "layer") -> "LayerConfig":
